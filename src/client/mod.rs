@@ -1,0 +1,254 @@
+//! The thread client: one I/O thread keeps one WebSocket alive; any thread
+//! sends, receives, watches events and closes.
+//!
+//! The I/O thread owns the socket (tungstenite cannot be split between a
+//! reading and a writing thread) and sleeps until the socket is ready, a
+//! message is queued or the supervisor's next deadline, so an idle client
+//! costs almost nothing.
+
+mod builder;
+mod error;
+mod outbox;
+mod session;
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant as StdInstant};
+use std::vec::Vec;
+
+use tungstenite::Message;
+
+pub use builder::ClientBuilder;
+pub use error::{BuildError, Finished, SendError};
+pub use outbox::SubscriptionId;
+pub use session::{ClientEvent, Incoming, Session};
+use session::Shared;
+
+use crate::event::State;
+use crate::stats::Snapshot;
+
+/// A WebSocket kept alive on its own thread. Build one with [`ClientBuilder`].
+///
+/// Every message [`Client::send`] accepts is either written to a socket, in
+/// order, or handed back by [`Client::close`]. Dropping the client closes it
+/// (waiting at most the close timeout) and discards what was undelivered.
+#[derive(Debug)]
+pub struct Client {
+    shared: Arc<Shared>,
+    inbound: Receiver<Message>,
+    events: Receiver<ClientEvent>,
+    thread: Option<JoinHandle<()>>,
+    done: Receiver<()>,
+    undelivered: Arc<Mutex<Vec<Message>>>,
+    close_timeout: Duration,
+}
+
+impl Client {
+    /// Shorthand for [`ClientBuilder::new`].
+    pub fn builder(url: impl Into<std::string::String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+
+    fn spawn(session: Session, inbound_capacity: usize, event_capacity: usize) -> Result<Client, BuildError> {
+        let shared = Arc::clone(session.shared());
+        let close_timeout = session.close_timeout();
+        let (inbound_tx, inbound) = mpsc::sync_channel(inbound_capacity);
+        let (events_tx, events) = mpsc::sync_channel(event_capacity);
+        let (done_tx, done) = mpsc::channel();
+        let undelivered = Arc::new(Mutex::new(Vec::new()));
+        let result_slot = Arc::clone(&undelivered);
+        let thread = thread::Builder::new()
+            .name("wstether-io".into())
+            .spawn(move || {
+                let left = run(session, inbound_tx, events_tx);
+                *result_slot.lock().unwrap_or_else(|p| p.into_inner()) = left;
+                let _ = done_tx.send(());
+            })
+            .map_err(BuildError::Io)?;
+        Ok(Client {
+            shared,
+            inbound,
+            events,
+            thread: Some(thread),
+            done,
+            undelivered,
+            close_timeout,
+        })
+    }
+
+    /// Queues a message, or hands it back at once when the queue is full or
+    /// the client is closing. Accepted messages go out in order, after the
+    /// subscriptions, on this link or the next.
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        self.shared.outbox.try_push(message.into())?;
+        let _ = self.shared.waker.wake();
+        Ok(())
+    }
+
+    /// Like [`Client::send`], but waits up to `timeout` for room in the queue.
+    pub fn send_timeout(&self, message: impl Into<Message>, timeout: Duration) -> Result<(), SendError> {
+        self.shared.outbox.push_until(message.into(), StdInstant::now() + timeout)?;
+        let _ = self.shared.waker.wake();
+        Ok(())
+    }
+
+    /// Adds a subscription: sent now if connected, and replayed once, in
+    /// order, at the start of every later link, before queued messages.
+    pub fn subscribe(&self, message: impl Into<Message>) -> SubscriptionId {
+        let connected = self.state() == State::Connected;
+        let id = self.shared.outbox.lock().subscribe(message.into(), connected);
+        let _ = self.shared.waker.wake();
+        id
+    }
+
+    /// Removes a subscription from future replays; returns its message.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> Option<Message> {
+        self.shared.outbox.lock().unsubscribe(id)
+    }
+
+    /// The next message, waiting for it. `Err(Finished)` once the client has
+    /// ended and every message was taken.
+    pub fn recv(&self) -> Result<Message, Finished> {
+        let message = self.inbound.recv().map_err(|_| Finished)?;
+        self.resume_reading();
+        Ok(message)
+    }
+
+    /// The next message, waiting at most `timeout`; `Ok(None)` on timeout.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>, Finished> {
+        match self.inbound.recv_timeout(timeout) {
+            Ok(message) => {
+                self.resume_reading();
+                Ok(Some(message))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(Finished),
+        }
+    }
+
+    /// The next message if one is waiting.
+    pub fn try_recv(&self) -> Result<Option<Message>, Finished> {
+        match self.inbound.try_recv() {
+            Ok(message) => {
+                self.resume_reading();
+                Ok(Some(message))
+            }
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(Finished),
+        }
+    }
+
+    /// Messages as they arrive, until the client finishes.
+    pub fn iter(&self) -> impl Iterator<Item = Message> + '_ {
+        core::iter::from_fn(|| self.recv().ok())
+    }
+
+    /// Connection events: attempts, links, delays, timeouts, the end.
+    pub fn events(&self) -> &Receiver<ClientEvent> {
+        &self.events
+    }
+
+    /// The supervisor's state.
+    pub fn state(&self) -> State {
+        self.shared.status().snapshot.state
+    }
+
+    /// Statistics, as of the I/O thread's last pass.
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.status().snapshot
+    }
+
+    /// Messages waiting in the outgoing queue.
+    pub fn queued(&self) -> usize {
+        self.shared.status().queued
+    }
+
+    /// Closes cleanly: writes what is queued, sends a close frame and waits
+    /// for the server's — all within the close timeout — then stops the
+    /// thread. Returns every accepted message never written to a socket.
+    pub fn close(mut self) -> Vec<Message> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Vec<Message> {
+        let Some(thread) = self.thread.take() else {
+            return Vec::new();
+        };
+        self.shared.request_close();
+        // Past the close timeout the thread can only be inside a TCP connect,
+        // which its own deadline ends; allow for it but never hang.
+        let bound = self.close_timeout + Duration::from_secs(1);
+        match self.done.recv_timeout(bound) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                let _ = thread.join();
+                core::mem::take(&mut *self.undelivered.lock().unwrap_or_else(|p| p.into_inner()))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                log::warn!("I/O thread still busy after the close timeout; leaving it to finish on its own");
+                self.shared.outbox.lock().take_all()
+            }
+        }
+    }
+
+    fn resume_reading(&self) {
+        if self.shared.inbound_paused.load(Ordering::SeqCst) {
+            let _ = self.shared.waker.wake();
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let left = self.shutdown();
+        if !left.is_empty() {
+            log::warn!("client dropped with {} undelivered messages", left.len());
+        }
+    }
+}
+
+/// The I/O thread: drives the session, hands messages and events over, and
+/// stops reading while the caller is behind.
+fn run(mut session: Session, inbound: SyncSender<Message>, events: SyncSender<ClientEvent>) -> Vec<Message> {
+    let shared = Arc::clone(session.shared());
+    let mut held: VecDeque<Message> = VecDeque::new();
+    let mut events_dropped = 0u64;
+    loop {
+        while let Some(message) = held.pop_front() {
+            match inbound.try_send(message) {
+                Ok(()) => {}
+                Err(TrySendError::Full(message)) => {
+                    held.push_front(message);
+                    break;
+                }
+                // The caller is gone; the client is closing.
+                Err(TrySendError::Disconnected(_)) => held.clear(),
+            }
+        }
+        let paused = !held.is_empty();
+        shared.inbound_paused.store(paused, Ordering::SeqCst);
+        match session.drive(!paused, None) {
+            Some(Incoming::Message(message)) => held.push_back(message),
+            Some(Incoming::Event(event)) => {
+                if events.try_send(event).is_err() {
+                    events_dropped += 1;
+                }
+            }
+            None if session.is_finished() => break,
+            None => {}
+        }
+    }
+    // Hand over what the caller has room for; the rest of what arrived after
+    // the close request is discarded with the link.
+    for message in held {
+        if inbound.try_send(message).is_err() {
+            break;
+        }
+    }
+    if events_dropped > 0 {
+        log::debug!("{events_dropped} client events dropped: the event channel was full");
+    }
+    session.into_undelivered()
+}

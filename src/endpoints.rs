@@ -1,0 +1,78 @@
+//! Endpoint rotation: the core picks an endpoint index; the adapter owns the
+//! URLs. After `rotate_after` consecutive failures on one endpoint the next
+//! one is tried; a stable link keeps the endpoint it is on.
+
+/// How many endpoints there are and when to move on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// Number of endpoints (at least 1).
+    pub count: u8,
+    /// Consecutive failures on one endpoint before moving to the next (at least 1).
+    pub rotate_after: u32,
+}
+
+impl Default for EndpointConfig {
+    /// One endpoint; with more, move on after two failures in a row, so a
+    /// single blip does not abandon the preferred server.
+    fn default() -> Self {
+        EndpointConfig { count: 1, rotate_after: 2 }
+    }
+}
+
+/// Which endpoint is current and how often it has failed in a row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    current: u8,
+    failures_here: u32,
+}
+
+impl Endpoints {
+    /// The endpoint index to use for the next attempt.
+    pub fn current(&self) -> u8 {
+        self.current
+    }
+
+    /// Records a failure on the current endpoint; returns `true` when it
+    /// rotated to another one.
+    pub fn on_failure(&mut self, config: &EndpointConfig) -> bool {
+        self.failures_here = self.failures_here.saturating_add(1);
+        if config.count > 1 && self.failures_here >= config.rotate_after.max(1) {
+            self.current = (self.current + 1) % config.count;
+            self.failures_here = 0;
+            return true;
+        }
+        false
+    }
+
+    /// A link on the current endpoint became stable.
+    pub fn on_stable(&mut self) {
+        self.failures_here = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_after_f_failures_and_wraps() {
+        let config = EndpointConfig { count: 3, rotate_after: 2 };
+        let mut e = Endpoints::default();
+        let seen: [u8; 7] = core::array::from_fn(|_| {
+            let current = e.current();
+            e.on_failure(&config);
+            current
+        });
+        assert_eq!(seen, [0, 0, 1, 1, 2, 2, 0]);
+    }
+
+    #[test]
+    fn a_stable_link_forgives_earlier_failures() {
+        let config = EndpointConfig { count: 2, rotate_after: 2 };
+        let mut e = Endpoints::default();
+        e.on_failure(&config);
+        e.on_stable();
+        assert!(!e.on_failure(&config));
+        assert_eq!(e.current(), 0);
+    }
+}

@@ -1,0 +1,153 @@
+//! Time as the core sees it: an [`Instant`] handed in by the caller.
+//!
+//! The core never reads a clock. The std layer converts from
+//! `std::time::Instant`; a simulator or a microcontroller counts its own ticks.
+//! All arithmetic saturates, so no input can overflow or panic.
+
+use core::fmt;
+use core::ops::{Add, Sub};
+use core::time::Duration;
+
+/// A point on a monotonic clock: microseconds since an arbitrary epoch.
+///
+/// Only differences between instants mean anything. `Instant::ZERO` is a fine
+/// epoch for tests and simulations.
+///
+/// ```
+/// use core::time::Duration;
+/// use wstether::Instant;
+///
+/// let t = Instant::from_millis(1_500);
+/// assert_eq!(t + Duration::from_millis(500), Instant::from_secs(2));
+/// assert_eq!(Instant::from_secs(2) - t, Duration::from_millis(500));
+/// // Saturating: an earlier instant minus a later one is zero, not a panic.
+/// assert_eq!(t - Instant::from_secs(2), Duration::ZERO);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant {
+    micros: u64,
+}
+
+impl Instant {
+    /// The epoch.
+    pub const ZERO: Instant = Instant { micros: 0 };
+    /// The latest representable instant; adding to it saturates here.
+    pub const MAX: Instant = Instant { micros: u64::MAX };
+
+    /// An instant `micros` microseconds after the epoch.
+    pub const fn from_micros(micros: u64) -> Instant {
+        Instant { micros }
+    }
+
+    /// An instant `millis` milliseconds after the epoch (saturating).
+    pub const fn from_millis(millis: u64) -> Instant {
+        Instant {
+            micros: millis.saturating_mul(1_000),
+        }
+    }
+
+    /// An instant `secs` seconds after the epoch (saturating).
+    pub const fn from_secs(secs: u64) -> Instant {
+        Instant {
+            micros: secs.saturating_mul(1_000_000),
+        }
+    }
+
+    /// Microseconds since the epoch.
+    pub const fn as_micros(self) -> u64 {
+        self.micros
+    }
+
+    /// Whole milliseconds since the epoch.
+    pub const fn as_millis(self) -> u64 {
+        self.micros / 1_000
+    }
+
+    /// The span from `earlier` to `self`, or zero if `earlier` is later.
+    pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_micros(self.micros.saturating_sub(earlier.micros))
+    }
+
+    /// `self + span`, saturating at [`Instant::MAX`].
+    pub const fn saturating_add(self, span: Duration) -> Instant {
+        Instant {
+            micros: self.micros.saturating_add(duration_micros(span)),
+        }
+    }
+
+    /// `self - span`, saturating at [`Instant::ZERO`].
+    pub const fn saturating_sub(self, span: Duration) -> Instant {
+        Instant {
+            micros: self.micros.saturating_sub(duration_micros(span)),
+        }
+    }
+}
+
+/// A span in whole microseconds, saturating at `u64::MAX`.
+pub(crate) const fn duration_micros(span: Duration) -> u64 {
+    let micros = span.as_micros();
+    if micros > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        micros as u64
+    }
+}
+
+/// A span in whole milliseconds, saturating at `u64::MAX`.
+pub(crate) const fn duration_millis(span: Duration) -> u64 {
+    let millis = span.as_millis();
+    if millis > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        millis as u64
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, span: Duration) -> Instant {
+        self.saturating_add(span)
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, span: Duration) -> Instant {
+        self.saturating_sub(span)
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates_at_both_ends() {
+        assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
+        assert_eq!(Instant::ZERO - Duration::from_secs(1), Instant::ZERO);
+        assert_eq!(Instant::ZERO + Duration::MAX, Instant::MAX);
+        assert_eq!(Instant::from_secs(u64::MAX), Instant::MAX);
+        assert_eq!(Instant::ZERO - Instant::MAX, Duration::ZERO);
+    }
+
+    #[test]
+    fn units_agree() {
+        assert_eq!(Instant::from_secs(3), Instant::from_millis(3_000));
+        assert_eq!(Instant::from_millis(3), Instant::from_micros(3_000));
+        assert_eq!(Instant::from_millis(1_234).as_millis(), 1_234);
+        assert_eq!(duration_millis(Duration::MAX), u64::MAX);
+    }
+}

@@ -1,0 +1,182 @@
+//! The byte stream under the WebSocket: plain TCP or rustls over TCP, with a
+//! deadline that bounds every socket read and write while the link is opening.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+/// How long one blocking socket call may wait before the deadline and the
+/// cancel flag are checked again: the bound on how late a cancel is noticed.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// The TCP stream under a link. While the link opens, every read and write
+/// gets only the time left before the open deadline, so a server that
+/// dribbles one byte at a time cannot stretch the open past it. Once open,
+/// the stream is non-blocking and registered with the client's poller.
+#[derive(Debug)]
+pub struct Socket {
+    phase: Phase,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Opening {
+        tcp: TcpStream,
+        deadline: StdInstant,
+        cancel: Option<Arc<AtomicBool>>,
+    },
+    Open(mio::net::TcpStream),
+    /// Only between `into_established` taking the stream and putting it back.
+    Gone,
+}
+
+impl Socket {
+    pub(crate) fn new(tcp: TcpStream, deadline: StdInstant, cancel: Option<Arc<AtomicBool>>) -> Socket {
+        Socket {
+            phase: Phase::Opening { tcp, deadline, cancel },
+        }
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match &self.phase {
+            Phase::Opening { tcp, .. } => tcp.peer_addr(),
+            Phase::Open(tcp) => tcp.peer_addr(),
+            Phase::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Ends the opening phase: no deadline, non-blocking from now on.
+    pub(crate) fn into_established(&mut self) -> io::Result<()> {
+        match core::mem::replace(&mut self.phase, Phase::Gone) {
+            Phase::Opening { tcp, .. } => {
+                tcp.set_read_timeout(None)?;
+                tcp.set_write_timeout(None)?;
+                tcp.set_nonblocking(true)?;
+                self.phase = Phase::Open(mio::net::TcpStream::from_std(tcp));
+                Ok(())
+            }
+            other => {
+                self.phase = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// The non-blocking stream, for registering with a poller.
+    pub(crate) fn source(&mut self) -> Option<&mut mio::net::TcpStream> {
+        match &mut self.phase {
+            Phase::Open(tcp) => Some(tcp),
+            _ => None,
+        }
+    }
+
+    /// Runs one socket call: directly once open; while opening, in slices
+    /// until it completes, the deadline passes or the open is cancelled.
+    fn bounded<T>(&mut self, mut op: impl FnMut(&mut dyn ReadWrite) -> io::Result<T>) -> io::Result<T> {
+        let (tcp, deadline, cancel) = match &mut self.phase {
+            Phase::Open(tcp) => return op(tcp),
+            Phase::Gone => return Err(io::ErrorKind::NotConnected.into()),
+            Phase::Opening { tcp, deadline, cancel } => (tcp, *deadline, cancel),
+        };
+        loop {
+            if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "open cancelled"));
+            }
+            let left = deadline.saturating_duration_since(StdInstant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "open deadline passed"));
+            }
+            let slice = Some(left.min(SLICE));
+            tcp.set_read_timeout(slice)?;
+            tcp.set_write_timeout(slice)?;
+            match op(tcp) {
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Read + Write, so one closure serves both kinds of stream.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.bounded(|tcp| tcp.read(buf))
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bounded(|tcp| tcp.write(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.bounded(|tcp| tcp.flush())
+    }
+}
+
+/// Plain or TLS.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // One per link; boxing would only add a pointer chase per read.
+pub enum Stream {
+    /// `ws://`.
+    Plain(Socket),
+    /// `wss://`.
+    #[cfg(feature = "tls")]
+    Tls(rustls::StreamOwned<rustls::ClientConnection, Socket>),
+}
+
+impl Stream {
+    /// The socket underneath.
+    pub fn socket(&self) -> &Socket {
+        match self {
+            Stream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+
+    pub(crate) fn socket_mut(&mut self) -> &mut Socket {
+        match self {
+            Stream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => &mut s.sock,
+        }
+    }
+
+    /// Whether this is a TLS stream.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, Stream::Plain(_))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
