@@ -20,7 +20,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use fastrand::Rng;
-use wstether::{Action, BackoffConfig, Cause, Config, Failure, Inbound, Instant, Jitter, State, Supervisor, TimerReason};
+use wstether::{
+    Action, BackoffConfig, Cause, Config, Failure, Inbound, Instant, Jitter, State, Supervisor, TimerReason,
+};
 
 /// The link drops an hour into the run, so every supervisor has long been
 /// stable — attempt count reset — as a long-lived production client would be.
@@ -197,7 +199,9 @@ fn splitmix64(x: u64) -> u64 {
 
 fn stable_fleet(config: &Config, clients: usize, run_seed: u64) -> Vec<Supervisor> {
     let seed = stream_seed(run_seed, 0);
-    (0..clients).map(|i| stable_supervisor(*config, client_seed(seed, i))).collect()
+    (0..clients)
+        .map(|i| stable_supervisor(*config, client_seed(seed, i)))
+        .collect()
 }
 
 /// A supervisor that connected at the epoch and has kept a healthy link,
@@ -366,7 +370,11 @@ fn socket_io(n: u32, rng: &mut Rng, _: &mut PeerState) -> Duration {
     let base = 1_000.0 * 2f64.powi(n.min(30) as i32);
     let rand = rng.f64();
     let deviation = (rand * 0.5 * base).floor();
-    let delay = if (rand * 10.0).floor() as u64 & 1 == 0 { base - deviation } else { base + deviation };
+    let delay = if (rand * 10.0).floor() as u64 & 1 == 0 {
+        base - deviation
+    } else {
+        base + deviation
+    };
     ms(delay.min(5_000.0))
 }
 
@@ -403,7 +411,9 @@ fn peer_outcome(peer: Peer, clients: usize, seed: u64, outage: Duration) -> Outc
     let mut rngs: Vec<Rng> = (0..clients).map(|i| Rng::with_seed(client_seed(seed, i))).collect();
     let mut states: Vec<PeerState> = (0..clients).map(|_| PeerState::default()).collect();
     let mut retries = vec![1u32; clients];
-    let first: Vec<Instant> = (0..clients).map(|i| DROP_AT + delay(0, &mut rngs[i], &mut states[i])).collect();
+    let first: Vec<Instant> = (0..clients)
+        .map(|i| DROP_AT + delay(0, &mut rngs[i], &mut states[i]))
+        .collect();
     run_fleet(&first, outage, |i, now, accepted| {
         if accepted {
             return None;
@@ -562,7 +572,11 @@ fn goals(rows: &[&Row], single_p50: Duration) -> Vec<Goal> {
         at(300).attempts_mean,
         GOAL_ATTEMPTS_MEAN_300,
     ));
-    goals.push(Goal::new("D = 5 s: p99 wait (s)", at(5).wait_p99.as_secs_f64(), GOAL_P99_WAIT_SHORT_S));
+    goals.push(Goal::new(
+        "D = 5 s: p99 wait (s)",
+        at(5).wait_p99.as_secs_f64(),
+        GOAL_P99_WAIT_SHORT_S,
+    ));
     goals.push(Goal::new(
         "one client, one drop: first reconnect p50 (s)",
         single_p50.as_secs_f64(),
@@ -578,7 +592,10 @@ fn print_goals(rows: &[Row], single_p50: Duration) {
     println!("|---|---:|---:|---|");
     for goal in goals(&tether, single_p50) {
         let verdict = if goal.met() { "PASS" } else { "MISS" };
-        println!("| {} | {:.3} | ≤ {} | {verdict} |", goal.what, goal.measured, goal.limit);
+        println!(
+            "| {} | {:.3} | ≤ {} | {verdict} |",
+            goal.what, goal.measured, goal.limit
+        );
     }
     println!(
         "\nSingle client: after one drop, the median first reconnect delay over {SINGLE_CLIENT_SEEDS} seeds is {} s.",
@@ -622,14 +639,20 @@ fn candidates() -> Vec<BackoffConfig> {
 
 /// The smallest margin, relative to its limit, of any goal: negative when one is missed.
 fn worst_margin(goals: &[Goal]) -> f64 {
-    goals.iter().map(|goal| (goal.limit - goal.measured) / goal.limit).fold(f64::INFINITY, f64::min)
+    goals
+        .iter()
+        .map(|goal| (goal.limit - goal.measured) / goal.limit)
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn sweep(args: &Args) {
     let mut results: Vec<(f64, String)> = candidates()
         .into_iter()
         .map(|backoff| {
-            let config = Config { backoff, ..Config::default() };
+            let config = Config {
+                backoff,
+                ..Config::default()
+            };
             let fleet = stable_fleet(&config, args.clients, args.seed);
             let rows: Vec<Row> = OUTAGES_S
                 .iter()
@@ -662,7 +685,10 @@ fn sweep(args: &Args) {
         .collect();
     results.sort_by(|a, b| b.0.total_cmp(&a.0));
 
-    println!("\n### Sweep over backoff settings ({} clients), best first\n", args.clients);
+    println!(
+        "\n### Sweep over backoff settings ({} clients), best first\n",
+        args.clients
+    );
     println!(
         "| initial | × | cap | jitter | at cap | D=30 peak | D=30 p99 | D=300 peak | D=300 p99 | D=300 attempts | \
          D=5 p99 | 1-client p50 | goals | worst margin |"
@@ -738,7 +764,11 @@ fn render_svg(rows: &[Row], clients: usize) -> String {
     for (column, outage_s) in PICTURED_OUTAGES_S.iter().enumerate() {
         let column_rows: Vec<&Row> = rows.iter().filter(|row| row.outage_s == *outage_s).collect();
         let x0 = LEFT + column as f64 * (PANEL_W + COLUMN_GAP);
-        let longest = column_rows.iter().map(|row| row.arrivals_per_s.len()).max().unwrap_or(1);
+        let longest = column_rows
+            .iter()
+            .map(|row| row.arrivals_per_s.len())
+            .max()
+            .unwrap_or(1);
         // Round the x range up to a tick so both ends are labelled.
         let tick_s = if longest > 40 { 10 } else { 5 };
         let span_s = longest.div_ceil(tick_s).max(1) * tick_s;

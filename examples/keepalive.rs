@@ -181,7 +181,9 @@ fn parse_args() -> Result<Option<Options>, String> {
 }
 
 fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
-    text.trim().parse().map_err(|_| format!("{flag}: not a valid number: {text:?}"))
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{flag}: not a valid number: {text:?}"))
 }
 
 fn millis(flag: &str, text: &str) -> Result<Duration, String> {
@@ -313,7 +315,11 @@ fn run(url: &str, o: Options, demo: bool) -> ExitCode {
                 received += 1;
                 if demo {
                     if received % 50 == 0 {
-                        println!("[{:6.2}s] {received} messages so far, last: {}", started.elapsed().as_secs_f64(), text_of(&message));
+                        println!(
+                            "[{:6.2}s] {received} messages so far, last: {}",
+                            started.elapsed().as_secs_f64(),
+                            text_of(&message)
+                        );
                     }
                 } else if write_message(&mut out, &message).is_err() {
                     break; // stdout closed
@@ -400,7 +406,10 @@ fn event_json(event: &ClientEvent, started: Instant) -> Option<Value> {
             }
             _ => {}
         }
-        if let FailureClass::RateLimited { retry_after_secs: Some(s) } = failure.class {
+        if let FailureClass::RateLimited {
+            retry_after_secs: Some(s),
+        } = failure.class
+        {
             o.insert("retry_after_s".into(), json!(s));
         }
     };
@@ -468,7 +477,14 @@ fn event_json(event: &ClientEvent, started: Instant) -> Option<Value> {
     Some(Value::Object(line))
 }
 
-fn summary(s: &wstether::Snapshot, received: u64, undelivered: usize, format: EventFormat, started: Instant, demo: bool) {
+fn summary(
+    s: &wstether::Snapshot,
+    received: u64,
+    undelivered: usize,
+    format: EventFormat,
+    started: Instant,
+    demo: bool,
+) {
     let t_ms = started.elapsed().as_millis() as u64;
     if format == EventFormat::Json {
         let stats = json!({
@@ -480,7 +496,10 @@ fn summary(s: &wstether::Snapshot, received: u64, undelivered: usize, format: Ev
             "reliability": f64::from(s.reliability_ppm()) / 1e6,
         });
         eprintln!("{stats}");
-        eprintln!("{}", json!({"event": "undelivered", "t_ms": t_ms, "count": undelivered}));
+        eprintln!(
+            "{}",
+            json!({"event": "undelivered", "t_ms": t_ms, "count": undelivered})
+        );
         return;
     }
     let text = format!(
@@ -567,7 +586,9 @@ fn demo_server(mut listener: TcpListener, seed: u64) {
 /// Streams ticks for `lifetime`, then ends the link one of three ways.
 fn serve_ticks(stream: TcpStream, lifetime: Duration, how: u8, down: &AtomicBool) {
     stream.set_nonblocking(false).ok();
-    let Ok(mut ws) = tungstenite::accept(stream) else { return };
+    let Ok(mut ws) = tungstenite::accept(stream) else {
+        return;
+    };
     ws.get_mut().set_read_timeout(Some(Duration::from_millis(20))).ok();
     let opened = Instant::now();
     let mut n = 0u64;
@@ -590,11 +611,17 @@ fn serve_ticks(stream: TcpStream, lifetime: Duration, how: u8, down: &AtomicBool
             let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
         }
         1 => {
-            let _ = ws.close(Some(CloseFrame { code: CloseCode::Restart, reason: "restarting".into() }));
+            let _ = ws.close(Some(CloseFrame {
+                code: CloseCode::Restart,
+                reason: "restarting".into(),
+            }));
             let _ = ws.flush();
         }
         _ => {
-            let _ = ws.close(Some(CloseFrame { code: CloseCode::Away, reason: "going away".into() }));
+            let _ = ws.close(Some(CloseFrame {
+                code: CloseCode::Away,
+                reason: "going away".into(),
+            }));
             let _ = ws.flush();
         }
     }

@@ -111,7 +111,9 @@ impl core::fmt::Display for ConfigError {
         f.write_str(match self {
             ConfigError::MultiplierBelowOne => "backoff multiplier must be at least 1000 permille (x1.0)",
             ConfigError::CapBelowInitial => "backoff cap must not be below the initial delay",
-            ConfigError::JitterOutOfRange => "jitter proportion out of range (symmetric <= 1000, proportional <= 10000 permille)",
+            ConfigError::JitterOutOfRange => {
+                "jitter proportion out of range (symmetric <= 1000, proportional <= 10000 permille)"
+            }
             ConfigError::ZeroAttempts => "max_attempts must be at least 1 (use None for unlimited)",
             ConfigError::ZeroHeartbeat => "ping interval and pong timeout must be non-zero (use None to disable)",
             ConfigError::ZeroRateLimit => "rate limit needs at least one attempt per non-zero window",
@@ -286,7 +288,8 @@ mod tests {
         let config = plain();
         let mut backoff = Backoff::new(&config);
         let mut rng = Rng::with_seed(0);
-        let delays: [u64; 6] = core::array::from_fn(|_| backoff.next_delay(&config, &mut rng, None).delay.as_millis() as u64);
+        let delays: [u64; 6] =
+            core::array::from_fn(|_| backoff.next_delay(&config, &mut rng, None).delay.as_millis() as u64);
         assert_eq!(delays, [100, 200, 400, 800, 1_000, 1_000]);
     }
 
@@ -315,7 +318,11 @@ mod tests {
             stepped.next_delay(&config, &mut rng, None);
             assert_eq!(Backoff::after_failures(&config, n).base(), stepped.base(), "after {n}");
         }
-        let slow = BackoffConfig { multiplier_permille: 1_001, cap: Duration::MAX, ..config };
+        let slow = BackoffConfig {
+            multiplier_permille: 1_001,
+            cap: Duration::MAX,
+            ..config
+        };
         let mut last = Backoff::after_failures(&slow, u32::MAX);
         assert_eq!(last.failures(), u32::MAX);
         let d = last.next_delay(&slow, &mut rng, None);
@@ -324,24 +331,45 @@ mod tests {
 
     #[test]
     fn floor_is_clamped_and_spread() {
-        let config = BackoffConfig { max_retry_after: Duration::from_secs(60), ..plain() };
+        let config = BackoffConfig {
+            max_retry_after: Duration::from_secs(60),
+            ..plain()
+        };
         let mut rng = Rng::with_seed(3);
         for _ in 0..200 {
             let mut backoff = Backoff::new(&config);
             let d = backoff.next_delay(&config, &mut rng, Some(Duration::from_secs(3_600)));
             assert!(d.floored);
-            assert!(d.delay >= Duration::from_secs(60) && d.delay <= Duration::from_secs(72), "{d:?}");
+            assert!(
+                d.delay >= Duration::from_secs(60) && d.delay <= Duration::from_secs(72),
+                "{d:?}"
+            );
         }
     }
 
     #[test]
     fn invalid_configs_are_errors() {
         let bad = [
-            BackoffConfig { multiplier_permille: 999, ..plain() },
-            BackoffConfig { cap: Duration::from_millis(1), ..plain() },
-            BackoffConfig { jitter: Jitter::Symmetric(1_001), ..plain() },
-            BackoffConfig { cap_jitter: Some(Jitter::Proportional(10_001)), ..plain() },
-            BackoffConfig { max_attempts: Some(0), ..plain() },
+            BackoffConfig {
+                multiplier_permille: 999,
+                ..plain()
+            },
+            BackoffConfig {
+                cap: Duration::from_millis(1),
+                ..plain()
+            },
+            BackoffConfig {
+                jitter: Jitter::Symmetric(1_001),
+                ..plain()
+            },
+            BackoffConfig {
+                cap_jitter: Some(Jitter::Proportional(10_001)),
+                ..plain()
+            },
+            BackoffConfig {
+                max_attempts: Some(0),
+                ..plain()
+            },
         ];
         for config in bad {
             assert!(config.validate().is_err(), "{config:?}");

@@ -48,7 +48,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.backoff.validate()?;
         let hb = &self.heartbeat;
-        if hb.ping_interval == Some(Duration::ZERO) || hb.pong_timeout.is_zero() || hb.idle_timeout == Some(Duration::ZERO) {
+        if hb.ping_interval == Some(Duration::ZERO)
+            || hb.pong_timeout.is_zero()
+            || hb.idle_timeout == Some(Duration::ZERO)
+        {
             return Err(ConfigError::ZeroHeartbeat);
         }
         if let Some(limit) = self.rate_limit {

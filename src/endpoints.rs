@@ -15,7 +15,10 @@ impl Default for EndpointConfig {
     /// One endpoint; with more, move on after two failures in a row, so a
     /// single blip does not abandon the preferred server.
     fn default() -> Self {
-        EndpointConfig { count: 1, rotate_after: 2 }
+        EndpointConfig {
+            count: 1,
+            rotate_after: 2,
+        }
     }
 }
 
@@ -56,7 +59,10 @@ mod tests {
 
     #[test]
     fn rotates_after_f_failures_and_wraps() {
-        let config = EndpointConfig { count: 3, rotate_after: 2 };
+        let config = EndpointConfig {
+            count: 3,
+            rotate_after: 2,
+        };
         let mut e = Endpoints::default();
         let seen: [u8; 7] = core::array::from_fn(|_| {
             let current = e.current();
@@ -68,7 +74,10 @@ mod tests {
 
     #[test]
     fn a_stable_link_forgives_earlier_failures() {
-        let config = EndpointConfig { count: 2, rotate_after: 2 };
+        let config = EndpointConfig {
+            count: 2,
+            rotate_after: 2,
+        };
         let mut e = Endpoints::default();
         e.on_failure(&config);
         e.on_stable();

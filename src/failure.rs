@@ -147,7 +147,9 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.class {
             FailureClass::Transient => write!(f, "{} (transient)", self.cause),
-            FailureClass::RateLimited { retry_after_secs: Some(s) } => {
+            FailureClass::RateLimited {
+                retry_after_secs: Some(s),
+            } => {
                 write!(f, "{} (rate-limited, retry after {s}s)", self.cause)
             }
             FailureClass::RateLimited { retry_after_secs: None } => write!(f, "{} (rate-limited)", self.cause),
@@ -222,7 +224,11 @@ impl CloseCodeTable {
     /// The table with `code` mapped to `action`. Returns `Err(self)` unchanged
     /// when all override slots are taken.
     pub fn with_override(mut self, code: u16, action: CloseAction) -> Result<CloseCodeTable, CloseCodeTable> {
-        if let Some(slot) = self.overrides.iter_mut().find(|slot| matches!(slot, Some((c, _)) if *c == code)) {
+        if let Some(slot) = self
+            .overrides
+            .iter_mut()
+            .find(|slot| matches!(slot, Some((c, _)) if *c == code))
+        {
             *slot = Some((code, action));
             return Ok(self);
         }
@@ -270,7 +276,12 @@ mod tests {
         let limited = Failure::http_status(429, Some(Duration::from_secs(30)));
         assert_eq!(limited.retry_after(), Some(Duration::from_secs(30)));
         let huge = Failure::http_status(503, Some(Duration::MAX));
-        assert_eq!(huge.class, FailureClass::RateLimited { retry_after_secs: Some(u32::MAX) });
+        assert_eq!(
+            huge.class,
+            FailureClass::RateLimited {
+                retry_after_secs: Some(u32::MAX)
+            }
+        );
     }
 
     #[test]
@@ -282,12 +293,17 @@ mod tests {
         for code in [1002, 1003, 1007, 1008, 1009, 1010] {
             assert_eq!(table.classify(code), FailureClass::Permanent, "{code}");
         }
-        assert_eq!(table.classify(1013), FailureClass::RateLimited { retry_after_secs: None });
+        assert_eq!(
+            table.classify(1013),
+            FailureClass::RateLimited { retry_after_secs: None }
+        );
     }
 
     #[test]
     fn overrides_win_and_are_bounded() {
-        let mut table = CloseCodeTable::default().with_override(4001, CloseAction::Stop).unwrap();
+        let mut table = CloseCodeTable::default()
+            .with_override(4001, CloseAction::Stop)
+            .unwrap();
         assert_eq!(table.action(4001), CloseAction::Stop);
         table = table.with_override(4001, CloseAction::ReconnectLater).unwrap();
         assert_eq!(table.action(4001), CloseAction::ReconnectLater);

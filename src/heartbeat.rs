@@ -82,7 +82,11 @@ impl Heartbeat {
     /// The earliest deadline and what it is for.
     pub fn next_deadline(&self) -> Option<(Instant, HeartbeatDue)> {
         // While a ping is outstanding the next ping waits: its slot is idle.
-        let ping = if self.pong_deadline.is_some() { None } else { self.next_ping };
+        let ping = if self.pong_deadline.is_some() {
+            None
+        } else {
+            self.next_ping
+        };
         [
             self.pong_deadline.map(|t| (t, HeartbeatDue::PongTimeout)),
             self.idle_deadline.map(|t| (t, HeartbeatDue::IdleTimeout)),
@@ -144,15 +148,24 @@ mod tests {
             assert_eq!(hb.on_timeout(&c, Instant::from_secs(s)), None);
         }
         assert_eq!(hb.on_timeout(&c, Instant::from_secs(60) - MS), None);
-        assert_eq!(hb.on_timeout(&c, Instant::from_secs(60)), Some(HeartbeatDue::IdleTimeout));
+        assert_eq!(
+            hb.on_timeout(&c, Instant::from_secs(60)),
+            Some(HeartbeatDue::IdleTimeout)
+        );
     }
 
     #[test]
     fn at_most_one_ping_outstanding() {
-        let c = HeartbeatConfig { pong_timeout: Duration::from_secs(25), ..config() };
+        let c = HeartbeatConfig {
+            pong_timeout: Duration::from_secs(25),
+            ..config()
+        };
         let mut hb = Heartbeat::start(&c, Instant::ZERO);
         assert_eq!(hb.on_timeout(&c, Instant::from_secs(10)), Some(HeartbeatDue::Ping));
         assert_eq!(hb.on_timeout(&c, Instant::from_secs(20)), None);
-        assert_eq!(hb.on_timeout(&c, Instant::from_secs(35)), Some(HeartbeatDue::PongTimeout));
+        assert_eq!(
+            hb.on_timeout(&c, Instant::from_secs(35)),
+            Some(HeartbeatDue::PongTimeout)
+        );
     }
 }

@@ -55,6 +55,6 @@ pub use supervisor::{Inbound, Supervisor};
 pub use time::Instant;
 
 #[cfg(feature = "std")]
-pub mod transport;
-#[cfg(feature = "std")]
 pub mod client;
+#[cfg(feature = "std")]
+pub mod transport;

@@ -92,7 +92,10 @@ mod tests {
 
     #[test]
     fn one_per_window_waits_a_full_window() {
-        let mut limit = RateLimit::new(&RateLimitConfig { attempts: 1, window: Duration::from_secs(10) });
+        let mut limit = RateLimit::new(&RateLimitConfig {
+            attempts: 1,
+            window: Duration::from_secs(10),
+        });
         assert!(limit.try_acquire(Instant::from_secs(5)));
         assert!(!limit.try_acquire(Instant::from_secs(15) - Duration::from_micros(1)));
         assert_eq!(limit.available_at(Instant::from_secs(6)), Instant::from_secs(15));
@@ -101,7 +104,10 @@ mod tests {
 
     #[test]
     fn burst_is_half_the_budget() {
-        let mut limit = RateLimit::new(&RateLimitConfig { attempts: 5, window: Duration::from_secs(60) });
+        let mut limit = RateLimit::new(&RateLimitConfig {
+            attempts: 5,
+            window: Duration::from_secs(60),
+        });
         let now = Instant::from_secs(1);
         assert!((0..3).all(|_| limit.try_acquire(now)));
         assert!(!limit.try_acquire(now));

@@ -30,9 +30,9 @@ impl RetryAfter {
         let value = value.trim();
         if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
             // Absurd values saturate; the supervisor clamps them anyway.
-            let secs = value
-                .bytes()
-                .fold(0u64, |acc, b| acc.saturating_mul(10).saturating_add(u64::from(b - b'0')));
+            let secs = value.bytes().fold(0u64, |acc, b| {
+                acc.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+            });
             return Some(RetryAfter::Seconds(secs));
         }
         parse_http_date(value).map(RetryAfter::At)
@@ -48,7 +48,9 @@ impl RetryAfter {
     }
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Seconds since the Unix epoch for an HTTP-date, or `None`.
 fn parse_http_date(value: &str) -> Option<u64> {
@@ -151,17 +153,38 @@ mod tests {
 
     #[test]
     fn leap_days_and_the_epoch() {
-        assert_eq!(RetryAfter::parse("Thu, 01 Jan 1970 00:00:00 GMT"), Some(RetryAfter::At(0)));
-        assert_eq!(RetryAfter::parse("Thu, 29 Feb 2024 00:00:00 GMT"), Some(RetryAfter::At(1_709_164_800)));
+        assert_eq!(
+            RetryAfter::parse("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(RetryAfter::At(0))
+        );
+        assert_eq!(
+            RetryAfter::parse("Thu, 29 Feb 2024 00:00:00 GMT"),
+            Some(RetryAfter::At(1_709_164_800))
+        );
         assert_eq!(RetryAfter::parse("Fri, 29 Feb 2023 00:00:00 GMT"), None);
     }
 
     #[test]
     fn garbage_is_no_hint() {
-        for bad in ["", " ", "-5", "1.5", "Sun, 06 Nov 1994 08:49:37 PST", "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:49 GMT", "Sun, 06 Nov 1994 08:49:37 GMT extra", "Sun,,,", "Sun, 06 Nov 1969 08:49:37 GMT"] {
+        for bad in [
+            "",
+            " ",
+            "-5",
+            "1.5",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT extra",
+            "Sun,,,",
+            "Sun, 06 Nov 1969 08:49:37 GMT",
+        ] {
             assert_eq!(RetryAfter::parse(bad), None, "{bad:?}");
         }
-        assert_eq!(RetryAfter::parse("99999999999999999999999"), Some(RetryAfter::Seconds(u64::MAX)));
+        assert_eq!(
+            RetryAfter::parse("99999999999999999999999"),
+            Some(RetryAfter::Seconds(u64::MAX))
+        );
     }
 
     #[test]

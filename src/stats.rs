@@ -127,13 +127,41 @@ impl Snapshot {
             ("attempts_total", "Connection attempts started.", s.attempts),
             ("connects_total", "Attempts that opened a link.", s.connects),
             ("disconnects_total", "Open links that ended.", s.disconnects),
-            ("heartbeat_timeouts_total", "Links dropped for a missing pong.", s.heartbeat_timeouts),
-            ("idle_timeouts_total", "Links dropped for missing data.", s.idle_timeouts),
-            ("limit_reached_total", "Times the attempt limit or budget ran out.", s.limit_reached),
-            ("events_dropped_total", "Events lost before they were polled.", s.events_dropped),
-            ("failures_transient_total", "Failures classified transient.", s.failures_transient),
-            ("failures_rate_limited_total", "Failures classified rate-limited.", s.failures_rate_limited),
-            ("failures_permanent_total", "Failures classified permanent.", s.failures_permanent),
+            (
+                "heartbeat_timeouts_total",
+                "Links dropped for a missing pong.",
+                s.heartbeat_timeouts,
+            ),
+            (
+                "idle_timeouts_total",
+                "Links dropped for missing data.",
+                s.idle_timeouts,
+            ),
+            (
+                "limit_reached_total",
+                "Times the attempt limit or budget ran out.",
+                s.limit_reached,
+            ),
+            (
+                "events_dropped_total",
+                "Events lost before they were polled.",
+                s.events_dropped,
+            ),
+            (
+                "failures_transient_total",
+                "Failures classified transient.",
+                s.failures_transient,
+            ),
+            (
+                "failures_rate_limited_total",
+                "Failures classified rate-limited.",
+                s.failures_rate_limited,
+            ),
+            (
+                "failures_permanent_total",
+                "Failures classified permanent.",
+                s.failures_permanent,
+            ),
         ];
         for (name, help, value) in counters {
             header(out, name, help, "counter")?;
@@ -149,7 +177,13 @@ impl Snapshot {
                 Some(secs) => write!(le, "{secs}")?,
                 None => le.push_str("+Inf").map_err(|_| fmt::Error)?,
             }
-            sample(out, "reconnect_delay_seconds_bucket", labels, Some(("le", &le)), cumulative)?;
+            sample(
+                out,
+                "reconnect_delay_seconds_bucket",
+                labels,
+                Some(("le", &le)),
+                cumulative,
+            )?;
         }
         write!(out, "wstether_reconnect_delay_seconds_sum")?;
         label_set(out, labels, None)?;
@@ -157,10 +191,22 @@ impl Snapshot {
         sample(out, "reconnect_delay_seconds_count", labels, None, cumulative)?;
 
         let gauges: [(&str, &str, u64); 4] = [
-            ("uptime_seconds", "Total time connected.", duration_millis(self.total_uptime)),
-            ("link_uptime_seconds", "Uptime of the current link.", duration_millis(self.current_uptime)),
+            (
+                "uptime_seconds",
+                "Total time connected.",
+                duration_millis(self.total_uptime),
+            ),
+            (
+                "link_uptime_seconds",
+                "Uptime of the current link.",
+                duration_millis(self.current_uptime),
+            ),
             ("lifetime_seconds", "Time since start.", duration_millis(self.lifetime)),
-            ("state_seconds", "Time in the current state.", duration_millis(self.in_state)),
+            (
+                "state_seconds",
+                "Time in the current state.",
+                duration_millis(self.in_state),
+            ),
         ];
         for (name, help, ms) in gauges {
             header(out, name, help, "gauge")?;
@@ -168,14 +214,25 @@ impl Snapshot {
             label_set(out, labels, None)?;
             writeln!(out, " {}", Millis(ms))?;
         }
-        header(out, "reliability_ratio", "Share of the lifetime spent connected.", "gauge")?;
+        header(
+            out,
+            "reliability_ratio",
+            "Share of the lifetime spent connected.",
+            "gauge",
+        )?;
         write!(out, "wstether_reliability_ratio")?;
         label_set(out, labels, None)?;
         let ppm = self.reliability_ppm();
         writeln!(out, " {}.{:06}", ppm / 1_000_000, ppm % 1_000_000)?;
         header(out, "state", "1 for the current state.", "gauge")?;
         for state in State::ALL {
-            sample(out, "state", labels, Some(("state", state.name())), u64::from(state == self.state))?;
+            sample(
+                out,
+                "state",
+                labels,
+                Some(("state", state.name())),
+                u64::from(state == self.state),
+            )?;
         }
         Ok(())
     }
@@ -195,7 +252,13 @@ fn header(out: &mut impl Write, name: &str, help: &str, kind: &str) -> fmt::Resu
     writeln!(out, "# TYPE wstether_{name} {kind}")
 }
 
-fn sample(out: &mut impl Write, name: &str, labels: &[(&str, &str)], extra: Option<(&str, &str)>, value: u64) -> fmt::Result {
+fn sample(
+    out: &mut impl Write,
+    name: &str,
+    labels: &[(&str, &str)],
+    extra: Option<(&str, &str)>,
+    value: u64,
+) -> fmt::Result {
     write!(out, "wstether_{name}")?;
     label_set(out, labels, extra)?;
     writeln!(out, " {value}")

@@ -239,7 +239,10 @@ impl Supervisor {
             return;
         }
         self.connect_deadline = None;
-        self.push_event(Event::ConnectFailed { attempt: self.attempt, failure });
+        self.push_event(Event::ConnectFailed {
+            attempt: self.attempt,
+            failure,
+        });
         self.after_failure(now, failure);
     }
 
@@ -248,7 +251,8 @@ impl Supervisor {
         if self.state != State::Connected {
             return;
         }
-        self.heartbeat.on_inbound(&self.config.heartbeat, now, kind == Inbound::Data);
+        self.heartbeat
+            .on_inbound(&self.config.heartbeat, now, kind == Inbound::Data);
     }
 
     /// The open link ended (read error, close frame, EOF). In `Connecting`
@@ -377,8 +381,14 @@ impl Supervisor {
         self.connect_deadline = Some(now + self.config.connect_timeout);
         self.set_state(now, State::Connecting);
         let endpoint = self.endpoints.current();
-        self.push_event(Event::AttemptStarted { attempt: self.attempt, endpoint });
-        self.push_action(Action::Connect { endpoint, attempt: self.attempt });
+        self.push_event(Event::AttemptStarted {
+            attempt: self.attempt,
+            endpoint,
+        });
+        self.push_action(Action::Connect {
+            endpoint,
+            attempt: self.attempt,
+        });
     }
 
     /// The supervisor decided the link is dead.

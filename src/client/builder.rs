@@ -1,7 +1,7 @@
 //! Building a client: endpoints, policy, transport and queue sizes.
 
+use core::time::Duration;
 use std::string::String;
-use std::time::Duration;
 use std::vec::Vec;
 
 use tungstenite::Message;
@@ -22,7 +22,7 @@ use crate::transport::{Connector, Limits, TransportConfig};
 /// Configures and starts a [`Client`] (or a [`Session`] for the caller's own loop).
 ///
 /// ```no_run
-/// use std::time::Duration;
+/// use core::time::Duration;
 /// use wstether::client::ClientBuilder;
 ///
 /// let client = ClientBuilder::new("wss://stream.example.com/ws")
@@ -182,7 +182,8 @@ impl ClientBuilder {
         if self.queue_capacity == 0 || self.inbound_capacity == 0 || self.event_capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
-        self.config.endpoints.count = u8::try_from(self.urls.len()).map_err(|_| BuildError::Endpoint("at most 255 endpoints"))?;
+        self.config.endpoints.count =
+            u8::try_from(self.urls.len()).map_err(|_| BuildError::Endpoint("at most 255 endpoints"))?;
         for url in &self.urls {
             if !(url.starts_with("ws://") || url.starts_with("wss://")) {
                 return Err(BuildError::Endpoint("URLs must start with ws:// or wss://"));
@@ -196,6 +197,14 @@ impl ClientBuilder {
         let supervisor = Supervisor::new(self.config, seed).map_err(BuildError::Config)?;
         let connector = Connector::new(self.transport).map_err(BuildError::Transport)?;
         let outbox = SharedOutbox::new(self.queue_capacity, self.subscriptions);
-        Session::new(supervisor, connector, self.urls, self.close_codes, self.close_timeout, outbox).map_err(BuildError::Io)
+        Session::new(
+            supervisor,
+            connector,
+            self.urls,
+            self.close_codes,
+            self.close_timeout,
+            outbox,
+        )
+        .map_err(BuildError::Io)
     }
 }

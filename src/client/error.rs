@@ -1,8 +1,8 @@
 //! Errors of the client API. A message that cannot be taken is always handed
 //! back inside the error.
 
-use std::error::Error as StdError;
-use std::fmt;
+use core::error::Error as StdError;
+use core::fmt;
 
 use tungstenite::Message;
 

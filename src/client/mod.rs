@@ -11,12 +11,13 @@ mod error;
 mod outbox;
 mod session;
 
+use core::sync::atomic::Ordering;
+use core::time::Duration;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 use std::vec::Vec;
 
 use tungstenite::Message;
@@ -24,8 +25,8 @@ use tungstenite::Message;
 pub use builder::ClientBuilder;
 pub use error::{BuildError, Finished, SendError};
 pub use outbox::SubscriptionId;
-pub use session::{ClientEvent, Incoming, Session};
 use session::Shared;
+pub use session::{ClientEvent, Incoming, Session};
 
 use crate::event::State;
 use crate::stats::Snapshot;
@@ -90,7 +91,9 @@ impl Client {
 
     /// Like [`Client::send`], but waits up to `timeout` for room in the queue.
     pub fn send_timeout(&self, message: impl Into<Message>, timeout: Duration) -> Result<(), SendError> {
-        self.shared.outbox.push_until(message.into(), StdInstant::now() + timeout)?;
+        self.shared
+            .outbox
+            .push_until(message.into(), StdInstant::now() + timeout)?;
         let _ = self.shared.waker.wake();
         Ok(())
     }
@@ -232,9 +235,8 @@ fn run(mut session: Session, inbound: SyncSender<Message>, events: SyncSender<Cl
         match session.drive(!paused, None) {
             Some(Incoming::Message(message)) => held.push_back(message),
             Some(Incoming::Event(event)) => {
-                if events.try_send(event).is_err() {
-                    events_dropped += 1;
-                }
+                // A caller who ignores events must not stall the link.
+                events_dropped += u64::from(events.try_send(event).is_err());
             }
             None if session.is_finished() => break,
             None => {}

@@ -41,7 +41,11 @@ impl SharedOutbox {
             outbox: Mutex::new(Outbox {
                 queue: VecDeque::with_capacity(capacity.min(1_024)),
                 capacity,
-                subscriptions: subscriptions.into_iter().enumerate().map(|(i, m)| (SubscriptionId(i as u64), m)).collect(),
+                subscriptions: subscriptions
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, m)| (SubscriptionId(i as u64), m))
+                    .collect(),
                 next_id: count,
                 fresh_subscriptions: VecDeque::new(),
                 closed: false,
@@ -74,7 +78,11 @@ impl SharedOutbox {
             if left.is_zero() {
                 return Err(SendError::Full(message));
             }
-            outbox = self.space.wait_timeout(outbox, left).unwrap_or_else(|p| p.into_inner()).0;
+            outbox = self
+                .space
+                .wait_timeout(outbox, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 

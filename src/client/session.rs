@@ -1,11 +1,12 @@
 //! One WebSocket kept alive, driven from the caller's loop: the supervisor,
 //! the transport, the outbox and a readiness poller, without a thread.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
 use std::collections::VecDeque;
 use std::string::{String, ToString};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 use std::vec::Vec;
 
 use log::{debug, error, info, warn};
@@ -87,9 +88,13 @@ impl Shared {
 enum Closing {
     No,
     /// Writing what is queued before the close frame.
-    Draining { deadline: StdInstant },
+    Draining {
+        deadline: StdInstant,
+    },
     /// Close frame sent; waiting for the server's.
-    Handshake { deadline: StdInstant },
+    Handshake {
+        deadline: StdInstant,
+    },
     Done,
 }
 
@@ -385,12 +390,18 @@ impl Session {
         let max = self.sup.config().backoff.max_attempts;
         debug!("connecting attempt={attempt}/{} url={}", Limit(max), redact_url(&url));
         let deadline = StdInstant::now() + self.sup.config().connect_timeout;
-        let result = self.connector.open(&url, deadline, Some(Arc::clone(&self.shared.cancel)));
+        let result = self
+            .connector
+            .open(&url, deadline, Some(Arc::clone(&self.shared.cancel)));
         let now = self.now();
         match result {
             Ok((mut link, opened)) => {
                 let registered = match link.get_mut().socket_mut().source() {
-                    Some(source) => self.poll.registry().register(source, SOCKET, Interest::READABLE | Interest::WRITABLE),
+                    Some(source) => {
+                        self.poll
+                            .registry()
+                            .register(source, SOCKET, Interest::READABLE | Interest::WRITABLE)
+                    }
                     None => Err(std::io::ErrorKind::NotConnected.into()),
                 };
                 if let Err(e) = registered {
@@ -528,7 +539,8 @@ impl Session {
                 // Over TLS a server may drop TCP after the close handshake without
                 // close_notify: clean once our close frame is out, abnormal before.
                 Err(tungstenite::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::UnexpectedEof && matches!(self.closing, Closing::Handshake { .. }) =>
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof
+                        && matches!(self.closing, Closing::Handshake { .. }) =>
                 {
                     return self.closed_cleanly();
                 }

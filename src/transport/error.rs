@@ -1,11 +1,11 @@
 //! Errors of the transport, each mapped to a core [`Failure`].
 
-use std::error::Error as StdError;
-use std::fmt;
+use core::error::Error as StdError;
+use core::fmt;
+use core::time::Duration;
 use std::io;
 use std::path::PathBuf;
 use std::string::String;
-use std::time::Duration;
 
 use crate::failure::{Cause, CloseCodeTable, Failure};
 use crate::retry_after::RetryAfter;
@@ -180,15 +180,27 @@ impl fmt::Display for TransportError {
             #[cfg(feature = "tls")]
             TransportError::TlsSetup(e) => write!(f, "TLS configuration error: {e}"),
             TransportError::CaFile { path, reason } => write!(f, "CA file {}: {reason}", path.display()),
-            TransportError::Http { status, retry_after: Some(d) } => {
+            TransportError::Http {
+                status,
+                retry_after: Some(d),
+            } => {
                 write!(f, "upgrade answered with HTTP {status} (retry after {}s)", d.as_secs())
             }
-            TransportError::Http { status, retry_after: None } => write!(f, "upgrade answered with HTTP {status}"),
+            TransportError::Http {
+                status,
+                retry_after: None,
+            } => write!(f, "upgrade answered with HTTP {status}"),
             TransportError::WebSocket(e) => write!(f, "WebSocket error: {e}"),
-            TransportError::Closed { code: Some(code), reason } if reason.is_empty() => {
+            TransportError::Closed {
+                code: Some(code),
+                reason,
+            } if reason.is_empty() => {
                 write!(f, "closed by server with code {code}")
             }
-            TransportError::Closed { code: Some(code), reason } => {
+            TransportError::Closed {
+                code: Some(code),
+                reason,
+            } => {
                 write!(f, "closed by server with code {code}: {reason}")
             }
             TransportError::Closed { code: None, .. } => f.write_str("closed by server without a code"),

@@ -13,11 +13,13 @@ mod stream;
 #[cfg(feature = "tls")]
 mod tls;
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::string::{String, ToString};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
 use std::vec::Vec;
 use std::{format, thread};
 
@@ -162,7 +164,12 @@ impl Connector {
                 })
             }
         };
-        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         for (name, value) in &self.config.headers {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| TransportError::Header(name.clone()))?;
@@ -198,7 +205,10 @@ impl Connector {
             .get("sec-websocket-protocol")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        link.get_mut().socket_mut().into_established().map_err(TransportError::from_io)?;
+        link.get_mut()
+            .socket_mut()
+            .establish()
+            .map_err(TransportError::from_io)?;
         Ok((link, Opened { subprotocol }))
     }
 
@@ -208,11 +218,15 @@ impl Connector {
             url: host.to_string(),
             reason: "host is not a valid TLS server name",
         })?;
-        let connection = rustls::ClientConnection::new(Arc::clone(&self.tls), name).map_err(TransportError::from_rustls)?;
+        let connection =
+            rustls::ClientConnection::new(Arc::clone(&self.tls), name).map_err(TransportError::from_rustls)?;
         let mut stream = rustls::StreamOwned::new(connection, socket);
         // Finish the TLS handshake here, so its errors are told apart from the upgrade's.
         while stream.conn.is_handshaking() {
-            stream.conn.complete_io(&mut stream.sock).map_err(TransportError::from_io)?;
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(TransportError::from_io)?;
         }
         Ok(Stream::Tls(stream))
     }
@@ -229,7 +243,7 @@ impl Connector {
 /// Resolves on a helper thread, because `getaddrinfo` has no timeout; a
 /// resolver that outlives the deadline is left to finish on its own.
 fn resolve(host: &str, port: u16, deadline: StdInstant) -> Result<Vec<SocketAddr>, TransportError> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+    if let Ok(ip) = host.parse::<core::net::IpAddr>() {
         return Ok(std::vec![SocketAddr::new(ip, port)]);
     }
     let (tx, rx) = mpsc::channel();

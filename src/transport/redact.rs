@@ -62,7 +62,16 @@ mod tests {
 
     #[test]
     fn odd_inputs_do_not_panic_and_leak_nothing() {
-        for url in ["", "@", "?", "#", "ws://", "ws://a@b@c/?=&=&x", "no scheme?k=secret", "ws://h/p?k=v=w#f?k=v"] {
+        for url in [
+            "",
+            "@",
+            "?",
+            "#",
+            "ws://",
+            "ws://a@b@c/?=&=&x",
+            "no scheme?k=secret",
+            "ws://h/p?k=v=w#f?k=v",
+        ] {
             let redacted = redact_url(url);
             assert!(!redacted.contains("secret"), "{redacted}");
         }

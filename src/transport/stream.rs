@@ -1,11 +1,13 @@
 //! The byte stream under the WebSocket: plain TCP or rustls over TCP, with a
 //! deadline that bounds every socket read and write while the link is opening.
 
+use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 
 /// How long one blocking socket call may wait before the deadline and the
 /// cancel flag are checked again: the bound on how late a cancel is noticed.
@@ -28,7 +30,7 @@ enum Phase {
         cancel: Option<Arc<AtomicBool>>,
     },
     Open(mio::net::TcpStream),
-    /// Only between `into_established` taking the stream and putting it back.
+    /// Only between `establish` taking the stream and putting it back.
     Gone,
 }
 
@@ -49,7 +51,7 @@ impl Socket {
     }
 
     /// Ends the opening phase: no deadline, non-blocking from now on.
-    pub(crate) fn into_established(&mut self) -> io::Result<()> {
+    pub(crate) fn establish(&mut self) -> io::Result<()> {
         match core::mem::replace(&mut self.phase, Phase::Gone) {
             Phase::Opening { tcp, .. } => {
                 tcp.set_read_timeout(None)?;

@@ -54,19 +54,41 @@ fn config_from(bytes: &mut Bytes<'_>) -> Config {
             multiplier_permille: 1_000 + u32::from(bytes.u16()),
             cap: initial + Duration::from_millis(u64::from(bytes.u16()) * 16),
             jitter,
-            cap_jitter: if flags & 1 != 0 { Some(Jitter::Symmetric(200)) } else { None },
-            max_attempts: if flags & 2 != 0 { Some(1 + u32::from(bytes.byte() % 16)) } else { None },
-            max_elapsed: if flags & 4 != 0 { Some(Duration::from_secs(1 + u64::from(bytes.byte()))) } else { None },
+            cap_jitter: if flags & 1 != 0 {
+                Some(Jitter::Symmetric(200))
+            } else {
+                None
+            },
+            max_attempts: if flags & 2 != 0 {
+                Some(1 + u32::from(bytes.byte() % 16))
+            } else {
+                None
+            },
+            max_elapsed: if flags & 4 != 0 {
+                Some(Duration::from_secs(1 + u64::from(bytes.byte())))
+            } else {
+                None
+            },
             stable_after: Duration::from_millis(1 + u64::from(bytes.u16())),
             ..BackoffConfig::default()
         },
         heartbeat: HeartbeatConfig {
-            ping_interval: if flags & 8 != 0 { Some(Duration::from_millis(1 + u64::from(bytes.u16()))) } else { None },
+            ping_interval: if flags & 8 != 0 {
+                Some(Duration::from_millis(1 + u64::from(bytes.u16())))
+            } else {
+                None
+            },
             pong_timeout: Duration::from_millis(1 + u64::from(bytes.u16())),
-            idle_timeout: if flags & 16 != 0 { Some(Duration::from_millis(1 + u64::from(bytes.u16()))) } else { None },
+            idle_timeout: if flags & 16 != 0 {
+                Some(Duration::from_millis(1 + u64::from(bytes.u16())))
+            } else {
+                None
+            },
         },
         on_limit: if flags & 32 != 0 {
-            LimitPolicy::Breaker { cool_down: Duration::from_millis(u64::from(bytes.u16())) }
+            LimitPolicy::Breaker {
+                cool_down: Duration::from_millis(u64::from(bytes.u16())),
+            }
         } else {
             LimitPolicy::GiveUp
         },
@@ -78,7 +100,10 @@ fn config_from(bytes: &mut Bytes<'_>) -> Config {
         } else {
             None
         },
-        endpoints: EndpointConfig { count: 1 + bytes.byte() % 4, rotate_after: 1 + u32::from(bytes.byte() % 3) },
+        endpoints: EndpointConfig {
+            count: 1 + bytes.byte() % 4,
+            rotate_after: 1 + u32::from(bytes.byte() % 3),
+        },
         connect_timeout: Duration::from_millis(1 + u64::from(bytes.u16())),
     }
 }
@@ -124,7 +149,11 @@ pub fn run(data: &[u8]) -> Outcome {
             6 | 7 => {
                 // Jump to the next deadline, or a step before it, to probe both sides.
                 if let Some((deadline, _)) = sup.poll_timeout() {
-                    now = now.max(if op % 9 == 6 { deadline } else { deadline - Duration::from_micros(1) });
+                    now = now.max(if op % 9 == 6 {
+                        deadline
+                    } else {
+                        deadline - Duration::from_micros(1)
+                    });
                 }
                 sup.handle_timeout(now);
                 if let Some((deadline, _)) = sup.poll_timeout() {
@@ -156,7 +185,10 @@ fn check(
     finished_at: &mut Option<u64>,
 ) {
     while let Some(action) = sup.poll_action() {
-        assert!(finished_at.is_none_or(|step| step == outcome.steps), "action {action:?} after the end");
+        assert!(
+            finished_at.is_none_or(|step| step == outcome.steps),
+            "action {action:?} after the end"
+        );
         if let Action::Connect { attempt, endpoint } = action {
             outcome.connects_requested += 1;
             // Breaker probes go past the limit by design.
