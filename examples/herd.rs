@@ -608,18 +608,13 @@ fn print_goals(rows: &[Row], single_p50: Duration) {
 
 fn candidates() -> Vec<BackoffConfig> {
     let mut candidates = Vec::new();
-    for initial_ms in [500u64, 750, 1_000, 1_250, 1_500] {
-        for multiplier_permille in [1_400u32, 1_500, 1_600, 1_750, 2_000, 2_500] {
-            for cap_ms in [10_000u64, 10_500, 11_000, 11_500, 12_000, 12_500, 13_000] {
-                for jitter in [Jitter::Full, Jitter::Equal] {
+    for initial_ms in [1_500u64, 1_600, 1_750, 1_900] {
+        for multiplier_permille in [1_400u32, 1_420, 1_450, 1_480, 1_500] {
+            for cap_ms in [12_000u64, 12_250] {
+                for jitter in [Jitter::Full] {
                     for cap_jitter in [
-                        Some(Jitter::Symmetric(100)),
-                        Some(Jitter::Symmetric(150)),
-                        Some(Jitter::Symmetric(200)),
-                        Some(Jitter::Symmetric(250)),
-                        Some(Jitter::Symmetric(300)),
-                        Some(Jitter::Equal),
-                        None,
+                        Some(Jitter::Symmetric(25)),
+                        Some(Jitter::Symmetric(50)),
                     ] {
                         candidates.push(BackoffConfig {
                             initial: Duration::from_millis(initial_ms),
@@ -645,6 +640,31 @@ fn worst_margin(goals: &[Goal]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Seeds each candidate runs with; the sweep keeps each goal's worst value.
+const SWEEP_SEEDS: u64 = 4;
+
+/// Every goal for one configuration, at its worst over [`SWEEP_SEEDS`] seeds.
+fn worst_goals(config: &Config, clients: usize, first_seed: u64) -> Vec<Goal> {
+    let single_p50 = single_client_p50(config);
+    let mut worst: Vec<Goal> = Vec::new();
+    for seed in first_seed..first_seed + SWEEP_SEEDS {
+        let fleet = stable_fleet(config, clients, seed);
+        let rows: Vec<Row> = OUTAGES_S
+            .iter()
+            .map(|&outage_s| Row::new("candidate", &tether_outcome(&fleet, Duration::from_secs(outage_s))))
+            .collect();
+        let goals = goals(&rows.iter().collect::<Vec<_>>(), single_p50);
+        if worst.is_empty() {
+            worst = goals;
+        } else {
+            for (kept, goal) in worst.iter_mut().zip(goals) {
+                kept.measured = kept.measured.max(goal.measured);
+            }
+        }
+    }
+    worst
+}
+
 fn sweep(args: &Args) {
     let mut results: Vec<(f64, String)> = candidates()
         .into_iter()
@@ -653,41 +673,31 @@ fn sweep(args: &Args) {
                 backoff,
                 ..Config::default()
             };
-            let fleet = stable_fleet(&config, args.clients, args.seed);
-            let rows: Vec<Row> = OUTAGES_S
-                .iter()
-                .map(|&outage_s| Row::new("candidate", &tether_outcome(&fleet, Duration::from_secs(outage_s))))
-                .collect();
-            let [short, mid, long] = [&rows[0], &rows[1], &rows[2]];
-            let single_p50 = single_client_p50(&config);
-            let goals = goals(&rows.iter().collect::<Vec<_>>(), single_p50);
+            let goals = worst_goals(&config, args.clients, args.seed);
             let met = goals.iter().filter(|goal| goal.met()).count();
             let margin = worst_margin(&goals);
-            let line = format!(
-                "| {} | {:.3} | {} | {:?} | {:?} | {:.3} | {} | {:.3} | {} | {:.1} | {} | {} | {met}/{} | {:+.3} |",
+            let mut line = format!(
+                "| {} | {:.3} | {} | {:?} | {:?} |",
                 secs(backoff.initial),
                 f64::from(backoff.multiplier_permille) / 1_000.0,
                 secs(backoff.cap),
                 backoff.jitter,
                 backoff.cap_jitter,
-                mid.peak_arrival_share,
-                secs(mid.wait_p99),
-                long.peak_arrival_share,
-                secs(long.wait_p99),
-                long.attempts_mean,
-                secs(short.wait_p99),
-                secs(single_p50),
-                goals.len(),
-                margin,
             );
+            for goal in &goals {
+                let _ = write!(line, " {:.3} |", goal.measured);
+            }
+            let _ = write!(line, " {met}/{} | {:+.3} |", goals.len(), margin);
             (margin, line)
         })
         .collect();
     results.sort_by(|a, b| b.0.total_cmp(&a.0));
 
     println!(
-        "\n### Sweep over backoff settings ({} clients), best first\n",
-        args.clients
+        "\n### Sweep over backoff settings ({} clients, worst of seeds {}–{}), best first\n",
+        args.clients,
+        args.seed,
+        args.seed + SWEEP_SEEDS - 1
     );
     println!(
         "| initial | × | cap | jitter | at cap | D=30 peak | D=30 p99 | D=300 peak | D=300 p99 | D=300 attempts | \

@@ -158,6 +158,20 @@ pub enum Event {
     BreakerHalfOpen,
     /// The probe's link became stable; the breaker closed.
     BreakerClosed,
+    /// Inbound sequence numbers skipped `first..=last` (reported by the std
+    /// client when given a sequence extractor; the supervisor never emits it).
+    SequenceGap {
+        /// First missing number.
+        first: u64,
+        /// Last missing number.
+        last: u64,
+    },
+    /// An inbound sequence number seen before (std client with a sequence
+    /// extractor; the message is still delivered).
+    SequenceDuplicate {
+        /// The repeated number.
+        seq: u64,
+    },
     /// Events were produced faster than they were polled; this many were lost.
     EventsDropped {
         /// How many.

@@ -2,12 +2,14 @@
 
 use core::time::Duration;
 use std::string::String;
+use std::sync::Arc;
 use std::vec::Vec;
 
 use tungstenite::Message;
 
 use super::error::BuildError;
 use super::outbox::SharedOutbox;
+use super::sequence_check::{SequenceCheck, SequenceSpec};
 use super::session::Session;
 use super::Client;
 use crate::backoff::BackoffConfig;
@@ -22,7 +24,7 @@ use crate::transport::{Connector, Limits, TransportConfig};
 /// Configures and starts a [`Client`] (or a [`Session`] for the caller's own loop).
 ///
 /// ```no_run
-/// use core::time::Duration;
+/// use std::time::Duration;
 /// use wstether::client::ClientBuilder;
 ///
 /// let client = ClientBuilder::new("wss://stream.example.com/ws")
@@ -49,6 +51,7 @@ pub struct ClientBuilder {
     close_timeout: Duration,
     seed: Option<u64>,
     subscriptions: Vec<Message>,
+    sequence: Option<SequenceSpec>,
 }
 
 impl ClientBuilder {
@@ -65,6 +68,7 @@ impl ClientBuilder {
             close_timeout: Duration::from_secs(5),
             seed: None,
             subscriptions: Vec::new(),
+            sequence: None,
         }
     }
 
@@ -170,6 +174,36 @@ impl ClientBuilder {
         self
     }
 
+    /// Checks inbound sequence numbers: `extract` finds the number in a
+    /// message (`None` for messages without one); skipped numbers become
+    /// [`crate::Event::SequenceGap`] events and repeats
+    /// [`crate::Event::SequenceDuplicate`] — across reconnects too. A number
+    /// more than `window` behind the newest counts as a duplicate. Messages
+    /// are delivered either way.
+    ///
+    /// ```no_run
+    /// # use wstether::client::ClientBuilder;
+    /// let client = ClientBuilder::new("wss://stream.example.com/trades")
+    ///     .sequence(4_096, |message| {
+    ///         let text = message.to_text().ok()?;
+    ///         let at = text.find("\"trade_id\":")? + 11;
+    ///         text[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    ///     })
+    ///     .connect()?;
+    /// # Ok::<(), wstether::client::BuildError>(())
+    /// ```
+    pub fn sequence(
+        mut self,
+        window: u64,
+        extract: impl Fn(&Message) -> Option<u64> + Send + Sync + 'static,
+    ) -> ClientBuilder {
+        self.sequence = Some(SequenceSpec {
+            extract: Arc::new(extract),
+            window,
+        });
+        self
+    }
+
     /// Starts the client on its own I/O thread.
     pub fn connect(self) -> Result<Client, BuildError> {
         let (inbound, events) = (self.inbound_capacity, self.event_capacity);
@@ -196,6 +230,11 @@ impl ClientBuilder {
         let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
         let supervisor = Supervisor::new(self.config, seed).map_err(BuildError::Config)?;
         let connector = Connector::new(self.transport).map_err(BuildError::Transport)?;
+        let sequence = self
+            .sequence
+            .map(SequenceCheck::new)
+            .transpose()
+            .map_err(|_| BuildError::ZeroCapacity)?;
         let outbox = SharedOutbox::new(self.queue_capacity, self.subscriptions);
         Session::new(
             supervisor,
@@ -204,6 +243,7 @@ impl ClientBuilder {
             self.close_codes,
             self.close_timeout,
             outbox,
+            sequence,
         )
         .map_err(BuildError::Io)
     }

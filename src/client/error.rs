@@ -48,7 +48,7 @@ pub enum BuildError {
     Transport(TransportError),
     /// No endpoint URL, more than 255, or one that is not `ws://`/`wss://`.
     Endpoint(&'static str),
-    /// A queue or channel capacity is zero.
+    /// A queue or channel capacity, or the sequence window, is zero.
     ZeroCapacity,
     /// The I/O thread or its poller could not be created.
     Io(std::io::Error),
@@ -60,7 +60,9 @@ impl fmt::Display for BuildError {
             BuildError::Config(e) => write!(f, "invalid configuration: {e}"),
             BuildError::Transport(e) => write!(f, "invalid transport configuration: {e}"),
             BuildError::Endpoint(why) => write!(f, "invalid endpoint: {why}"),
-            BuildError::ZeroCapacity => f.write_str("queue and channel capacities must be at least 1"),
+            BuildError::ZeroCapacity => {
+                f.write_str("queue and channel capacities and the sequence window must be at least 1")
+            }
             BuildError::Io(e) => write!(f, "could not start the client: {e}"),
         }
     }

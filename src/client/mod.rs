@@ -9,6 +9,7 @@
 mod builder;
 mod error;
 mod outbox;
+mod sequence_check;
 mod session;
 
 use core::sync::atomic::Ordering;
@@ -101,8 +102,7 @@ impl Client {
     /// Adds a subscription: sent now if connected, and replayed once, in
     /// order, at the start of every later link, before queued messages.
     pub fn subscribe(&self, message: impl Into<Message>) -> SubscriptionId {
-        let connected = self.state() == State::Connected;
-        let id = self.shared.outbox.lock().subscribe(message.into(), connected);
+        let id = self.shared.outbox.lock().subscribe(message.into());
         let _ = self.shared.waker.wake();
         id
     }
@@ -212,6 +212,21 @@ impl Drop for Client {
     }
 }
 
+/// Hands held messages to the caller while the channel has room.
+fn deliver(held: &mut VecDeque<Message>, inbound: &SyncSender<Message>) {
+    while let Some(message) = held.pop_front() {
+        match inbound.try_send(message) {
+            Ok(()) => {}
+            Err(TrySendError::Full(message)) => {
+                held.push_front(message);
+                return;
+            }
+            // The caller is gone; the client is closing.
+            Err(TrySendError::Disconnected(_)) => held.clear(),
+        }
+    }
+}
+
 /// The I/O thread: drives the session, hands messages and events over, and
 /// stops reading while the caller is behind.
 fn run(mut session: Session, inbound: SyncSender<Message>, events: SyncSender<ClientEvent>) -> Vec<Message> {
@@ -219,19 +234,17 @@ fn run(mut session: Session, inbound: SyncSender<Message>, events: SyncSender<Cl
     let mut held: VecDeque<Message> = VecDeque::new();
     let mut events_dropped = 0u64;
     loop {
-        while let Some(message) = held.pop_front() {
-            match inbound.try_send(message) {
-                Ok(()) => {}
-                Err(TrySendError::Full(message)) => {
-                    held.push_front(message);
-                    break;
-                }
-                // The caller is gone; the client is closing.
-                Err(TrySendError::Disconnected(_)) => held.clear(),
-            }
-        }
-        let paused = !held.is_empty();
+        deliver(&mut held, &inbound);
+        let mut paused = !held.is_empty();
         shared.inbound_paused.store(paused, Ordering::SeqCst);
+        if paused {
+            // A `recv` between the failed delivery and the flag saw no pause
+            // and woke no one; try once more now that any later one will wake
+            // us, or the thread could sleep with room in the channel.
+            deliver(&mut held, &inbound);
+            paused = !held.is_empty();
+            shared.inbound_paused.store(paused, Ordering::SeqCst);
+        }
         match session.drive(!paused, None) {
             Some(Incoming::Message(message)) => held.push_back(message),
             Some(Incoming::Event(event)) => {

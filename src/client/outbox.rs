@@ -23,6 +23,10 @@ pub(crate) struct Outbox {
     next_id: u64,
     /// Subscriptions added while a link is open, still to be sent on it.
     fresh_subscriptions: VecDeque<(SubscriptionId, Message)>,
+    /// A link took its replay and is open. Kept here, under the lock, so a
+    /// subscription added from another thread goes either into that replay
+    /// or into the fresh list, never into neither.
+    link_open: bool,
     /// No more sends: the client is closing or finished.
     closed: bool,
 }
@@ -48,6 +52,7 @@ impl SharedOutbox {
                     .collect(),
                 next_id: count,
                 fresh_subscriptions: VecDeque::new(),
+                link_open: false,
                 closed: false,
             }),
             space: Condvar::new(),
@@ -104,10 +109,10 @@ impl Outbox {
         Ok(())
     }
 
-    pub(crate) fn subscribe(&mut self, message: Message, link_open: bool) -> SubscriptionId {
+    pub(crate) fn subscribe(&mut self, message: Message) -> SubscriptionId {
         let id = SubscriptionId(self.next_id);
         self.next_id += 1;
-        if link_open {
+        if self.link_open {
             self.fresh_subscriptions.push_back((id, message.clone()));
         }
         self.subscriptions.push((id, message));
@@ -122,8 +127,14 @@ impl Outbox {
 
     /// Every subscription, in order, for a new link.
     pub(crate) fn replay(&mut self) -> Vec<Message> {
+        self.link_open = true;
         self.fresh_subscriptions.clear();
         self.subscriptions.iter().map(|(_, m)| m.clone()).collect()
+    }
+
+    /// The link is gone: later subscriptions wait for the next replay.
+    pub(crate) fn link_closed(&mut self) {
+        self.link_open = false;
     }
 
     pub(crate) fn pop_fresh_subscription(&mut self) -> Option<Message> {

@@ -17,6 +17,7 @@ use tungstenite::Message;
 
 use super::error::SendError;
 use super::outbox::{SharedOutbox, SubscriptionId};
+use super::sequence_check::SequenceCheck;
 use crate::event::{Action, Event, State};
 use crate::failure::{Cause, CloseCodeTable, Failure};
 use crate::stats::Snapshot;
@@ -148,6 +149,7 @@ pub struct Session {
     close_frame: Option<Option<CloseFrame>>,
     last_error: Option<String>,
     undelivered: Vec<Message>,
+    sequence: Option<SequenceCheck>,
 }
 
 impl Session {
@@ -158,6 +160,7 @@ impl Session {
         close_codes: CloseCodeTable,
         close_timeout: Duration,
         outbox: SharedOutbox,
+        sequence: Option<SequenceCheck>,
     ) -> std::io::Result<Session> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
@@ -192,6 +195,7 @@ impl Session {
             close_frame: None,
             last_error: None,
             undelivered: Vec::new(),
+            sequence,
         };
         let now = session.now();
         session.sup.start(now);
@@ -216,7 +220,7 @@ impl Session {
     /// Adds a subscription: sent now if a link is open, and again, in order,
     /// at the start of every later link.
     pub fn subscribe(&self, message: impl Into<Message>) -> SubscriptionId {
-        self.shared.outbox.lock().subscribe(message.into(), self.link.is_some())
+        self.shared.outbox.lock().subscribe(message.into())
     }
 
     /// Removes a subscription from future replays; returns its message.
@@ -306,6 +310,8 @@ impl Session {
             self.sup.handle_timeout(now);
             self.advance_close();
             self.perform_actions();
+            // Report a new link before the first message read from it.
+            self.collect_events();
             if self.link.is_some() {
                 self.write_pending();
             }
@@ -354,6 +360,10 @@ impl Session {
     }
 
     fn has_writes(&self) -> bool {
+        // Once the close frame is out, nothing but a flush may follow it.
+        if matches!(self.closing, Closing::Handshake { .. }) {
+            return self.needs_flush;
+        }
         self.needs_flush || !self.replay.is_empty() || !self.shared.outbox.lock().is_empty()
     }
 
@@ -506,6 +516,15 @@ impl Session {
                 Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
                     read += 1;
                     self.sup.handle_inbound(now, Inbound::Data);
+                    if let Some(event) = self.sequence.as_mut().and_then(|check| check.check(&message)) {
+                        // The event goes first: it explains the message after it.
+                        let at = StdInstant::now().saturating_duration_since(self.epoch);
+                        self.ready.push_back(Incoming::Event(ClientEvent {
+                            at,
+                            event,
+                            detail: None,
+                        }));
+                    }
                     self.ready.push_back(Incoming::Message(message));
                 }
                 Ok(Message::Ping(_)) => {
@@ -513,10 +532,36 @@ impl Session {
                     self.needs_flush = true;
                     self.sup.handle_inbound(now, Inbound::Control);
                 }
-                Ok(Message::Close(frame)) => {
+                Ok(Message::Close(frame)) if matches!(self.closing, Closing::Handshake { .. }) => {
+                    // The answer to our close frame: the server drops TCP next.
                     self.needs_flush = true;
                     self.close_frame = Some(frame);
                     self.sup.handle_inbound(now, Inbound::Control);
+                }
+                Ok(Message::Close(frame)) => {
+                    // The server is closing the link. Send the reply tungstenite
+                    // queued and end the link now, with the server's code: a later
+                    // write would fail with "send after closing" and be reported as a
+                    // transient protocol error (so a 1008 would be retried), and a
+                    // server that never drops TCP would keep the link half-dead.
+                    if let Some(link) = &mut self.link {
+                        if link.flush().is_ok() {
+                            // What was buffered went out before the reply.
+                            self.unflushed.clear();
+                            self.needs_flush = false;
+                        }
+                    }
+                    let error = match frame {
+                        Some(frame) => TransportError::Closed {
+                            code: Some(u16::from(frame.code)),
+                            reason: frame.reason.to_string(),
+                        },
+                        None => TransportError::Closed {
+                            code: None,
+                            reason: String::new(),
+                        },
+                    };
+                    return self.lost(error);
                 }
                 Ok(Message::Pong(_) | Message::Frame(_)) => self.sup.handle_inbound(now, Inbound::Control),
                 Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => self.readable = false,
@@ -578,8 +623,10 @@ impl Session {
         self.needs_flush = false;
         self.replay.clear();
         let in_flight = core::mem::take(&mut self.unflushed);
+        let mut outbox = self.shared.outbox.lock();
+        outbox.link_closed();
         if !in_flight.is_empty() {
-            self.shared.outbox.lock().requeue_front(in_flight);
+            outbox.requeue_front(in_flight);
         }
     }
 

@@ -38,7 +38,9 @@ pub fn redact_url(data: &[u8]) {
     let Ok(url) = core::str::from_utf8(data) else { return };
     let redacted = wstether::transport::redact_url(url);
     let before_fragment = url.split('#').next().unwrap_or("");
-    let Some((_, query)) = before_fragment.split_once('?') else { return };
+    let Some((_, query)) = before_fragment.split_once('?') else {
+        return;
+    };
     for pair in query.split('&') {
         if let Some((_, value)) = pair.split_once('=') {
             if value.len() > 3 && !value.contains(['&', '#', '?', '=', '*']) {
