@@ -654,6 +654,28 @@ fn vm_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Resident KiB in 2 MiB mappings: Rust's thread stacks (the default
+/// stack size), to split a thread client's memory into stack and heap.
+fn stack_rss_kib() -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut total = 0;
+    let mut size = 0;
+    for line in smaps.lines() {
+        let value = |l: &str| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        if line.starts_with("Size:") {
+            size = value(line);
+        } else if line.starts_with("Rss:") && size == 2048 {
+            total += value(line);
+        }
+    }
+    total
+}
+
 /// Child process: accepts connections and reads each on its own thread
 /// until the parent closes our stdin.
 fn memory_server() {
@@ -679,6 +701,7 @@ fn memory_server() {
 fn memory_client(kind: &str, url: &str) {
     let deadline = Instant::now() + STEP;
     let before = vm_rss_kib();
+    let stacks_before = stack_rss_kib();
     let mut keep: Vec<Box<dyn core::any::Any>> = Vec::new();
     match kind {
         "default" | "small" | "small-queues" => {
@@ -761,15 +784,16 @@ fn memory_client(kind: &str, url: &str) {
     }
     thread::sleep(Duration::from_millis(300));
     let after = vm_rss_kib();
-    println!("{before} {after}");
+    let stacks = stack_rss_kib().saturating_sub(stacks_before);
+    println!("{before} {after} {stacks}");
     std::io::stdout().flush().ok();
     // No clean close: the process ends, the kernel closes the sockets.
     std::process::exit(0);
 }
 
 /// Runs the memory child for `kind` against a fresh server child; returns
-/// (RSS before, RSS after) in KiB.
-fn memory_run(kind: &str) -> (u64, u64) {
+/// (RSS before, RSS after, thread stacks' RSS added) in KiB.
+fn memory_run(kind: &str) -> (u64, u64, u64) {
     let exe = std::env::current_exe().expect("current exe");
     let mut server = Command::new(&exe)
         .args(["--role", "memory-server"])
@@ -792,7 +816,8 @@ fn memory_run(kind: &str) -> (u64, u64) {
     let _ = wait_bounded(server);
     let text = String::from_utf8_lossy(&output);
     let mut numbers = text.split_whitespace().filter_map(|v| v.parse::<u64>().ok());
-    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+    let mut next = || numbers.next().unwrap_or(0);
+    (next(), next(), next())
 }
 
 /// Waits for a child for at most `STEP`, killing it past that; its stdout.
@@ -819,8 +844,15 @@ fn wait_bounded(mut child: Child) -> Vec<u8> {
 fn memory_bench() {
     println!("## Memory: resident memory per idle connected link, {MEMORY_CLIENTS} links in one process");
     println!();
-    println!("| client | VmRSS before | VmRSS after | per link | goal |");
-    println!("|---|---:|---:|---:|---|");
+    println!(
+        "size_of::<wstether::transport::Link>() = {} bytes, size_of::<Message>() = {} bytes, size_of::<Incoming>() = {} bytes",
+        core::mem::size_of::<wstether::transport::Link>(),
+        core::mem::size_of::<Message>(),
+        core::mem::size_of::<Incoming>()
+    );
+    println!();
+    println!("| client | VmRSS before | VmRSS after | per link | of which thread stack | goal |");
+    println!("|---|---:|---:|---:|---:|---|");
     for (kind, name, goal) in [
         ("default", "wstether Client, default limits", Some(256)),
         ("small", "wstether Client, Limits::small()", Some(64)),
@@ -843,14 +875,15 @@ fn memory_bench() {
         ("raw-thread", "raw tungstenite, one blocking thread per link", None),
         ("tokio", "tokio-tungstenite, one task per link (current-thread)", None),
     ] {
-        let (before, after) = memory_run(kind);
+        let (before, after, stacks) = memory_run(kind);
+        let stack = stacks as f64 / MEMORY_CLIENTS as f64;
         let per = after.saturating_sub(before) as f64 / MEMORY_CLIENTS as f64;
         let goal = match goal {
             Some(goal) if per <= goal as f64 => format!("≤ {goal} KiB: met"),
             Some(goal) => format!("≤ {goal} KiB: MISSED"),
             None => "—".to_string(),
         };
-        println!("| {name} | {before} KiB | {after} KiB | {per:.1} KiB | {goal} |");
+        println!("| {name} | {before} KiB | {after} KiB | {per:.1} KiB | {stack:.1} KiB | {goal} |");
     }
     println!();
 }

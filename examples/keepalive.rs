@@ -250,6 +250,16 @@ enum End {
     Rejected,
 }
 
+impl End {
+    fn after(self, event: &ClientEvent) -> End {
+        match event.event {
+            Event::GaveUp { .. } => End::GaveUp,
+            Event::Rejected { .. } => End::Rejected,
+            _ => self,
+        }
+    }
+}
+
 fn run(url: &str, o: Options, demo: bool) -> ExitCode {
     let client = match build(url, &o).connect() {
         Ok(client) => client,
@@ -294,12 +304,8 @@ fn run(url: &str, o: Options, demo: bool) -> ExitCode {
             }
         }
         for event in client.events().try_iter() {
-            report(&event, o.events, started, demo);
-            match event.event {
-                Event::GaveUp { .. } => end = End::GaveUp,
-                Event::Rejected { .. } => end = End::Rejected,
-                _ => {}
-            }
+            end = end.after(&event);
+            report(&event, o.events, demo);
         }
         if client.state().is_final() {
             break;
@@ -329,6 +335,13 @@ fn run(url: &str, o: Options, demo: bool) -> ExitCode {
             Err(_) => break,
         }
     }
+    if client.state().is_final() {
+        // The I/O thread is ending: report everything it still has to say.
+        while let Ok(event) = client.events().recv_timeout(Duration::from_secs(2)) {
+            end = end.after(&event);
+            report(&event, o.events, demo);
+        }
+    }
     let snapshot = client.snapshot();
     let mut undelivered = client.close();
     undelivered.extend(rejected_early);
@@ -354,15 +367,15 @@ fn write_message(out: &mut impl Write, message: &Message) -> std::io::Result<()>
 }
 
 /// One event, as a JSON line or a readable line on stderr (stdout in the demo).
-fn report(event: &ClientEvent, format: EventFormat, started: Instant, demo: bool) {
+fn report(event: &ClientEvent, format: EventFormat, demo: bool) {
     if format == EventFormat::Json {
-        if let Some(value) = event_json(event, started) {
+        if let Some(value) = event_json(event) {
             eprintln!("{value}");
         }
         return;
     }
     let Some(line) = event_text(event) else { return };
-    let line = format!("[{:6.2}s] {line}", started.elapsed().as_secs_f64());
+    let line = format!("[{:6.2}s] {line}", event.at.as_secs_f64());
     if demo {
         println!("{line}");
     } else {
@@ -393,7 +406,7 @@ fn event_text(event: &ClientEvent) -> Option<String> {
     })
 }
 
-fn event_json(event: &ClientEvent, started: Instant) -> Option<Value> {
+fn event_json(event: &ClientEvent) -> Option<Value> {
     let mut o = Map::new();
     let failure_fields = |o: &mut Map<String, Value>, failure: &wstether::Failure| {
         o.insert("reason".into(), json!(failure.cause.to_string()));
@@ -472,7 +485,7 @@ fn event_json(event: &ClientEvent, started: Instant) -> Option<Value> {
     }
     let mut line = Map::new();
     line.insert("event".into(), json!(name));
-    line.insert("t_ms".into(), json!(started.elapsed().as_millis() as u64));
+    line.insert("t_ms".into(), json!(event.at.as_millis() as u64));
     line.extend(o);
     Some(Value::Object(line))
 }
@@ -504,7 +517,7 @@ fn summary(
     }
     let text = format!(
         "summary: {received} messages received; {} attempts, {} connects, {} disconnects, {} heartbeat timeouts; \
-         up {:.1}s of {:.1}s (reliability {:.1}%); {undelivered} undelivered; state at exit {}",
+         up {:.1}s of {:.1}s (reliability {:.1}%); {undelivered} undelivered; state at close {}",
         s.stats.attempts,
         s.stats.connects,
         s.stats.disconnects,
