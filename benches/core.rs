@@ -213,6 +213,11 @@ fn main() {
     println!("wstether core benchmark: {SAMPLES} samples × {ITERS} iterations per case (after one warm-up sample)");
     println!("size_of::<Supervisor>() = {} bytes", core::mem::size_of::<Supervisor>());
     println!("size_of::<Backoff>()    = {} bytes", core::mem::size_of::<Backoff>());
+    println!(
+        "size_of::<Event>()      = {} bytes, size_of::<Action>() = {} bytes",
+        core::mem::size_of::<wstether::Event>(),
+        core::mem::size_of::<wstether::Action>()
+    );
     println!();
     println!("| case | one iteration | median ns | p99 ns | goal | allocations in {ITERS} iterations |");
     println!("|---|---|---:|---:|---|---:|");

@@ -566,17 +566,24 @@ fn process_cpu_ms() -> f64 {
 fn idle_bench() {
     const IDLE: Duration = Duration::from_secs(60);
     const PROBES: usize = 100;
-    let (arrivals_tx, arrivals_rx) = mpsc::channel::<(u64, Instant)>();
-    let (url, server) = serve_one(move |mut ws| {
-        // Blocking reads: the server thread sleeps and answers pings.
-        ws.get_mut().set_read_timeout(Some(IDLE + STEP)).ok();
-        while let Ok(message) = ws.read() {
-            if let Message::Binary(data) = message {
-                let index = u64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
-                let _ = arrivals_tx.send((index, Instant::now()));
+    // Servers that note when each numbered probe arrives.
+    let recording_server = || {
+        let (arrivals_tx, arrivals_rx) = mpsc::channel::<(u64, Instant)>();
+        let (url, server) = serve_one(move |mut ws| {
+            // Blocking reads: the server thread sleeps and answers pings.
+            ws.get_mut().set_read_timeout(Some(IDLE + STEP)).ok();
+            while let Ok(message) = ws.read() {
+                if let Message::Binary(data) = message {
+                    let index = u64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
+                    let _ = arrivals_tx.send((index, Instant::now()));
+                }
             }
-        }
-    });
+        });
+        (url, server, arrivals_rx)
+    };
+    let (url, server, arrivals_rx) = recording_server();
+    let (raw_url, raw_server, raw_arrivals_rx) = recording_server();
+    let mut raw = raw_connect(&raw_url, None);
     let client = ClientBuilder::new(&url).seed(1).connect().expect("client");
     wait_connected(&client);
     let tids = threads_named("wstether-io");
@@ -589,22 +596,39 @@ fn idle_bench() {
     let cpu_after = process_cpu_ms();
     let pings = client.snapshot();
 
+    // Probes alternate with probes on a raw tungstenite link that was idle
+    // just as long, so both see the same machine.
     let mut sent = Vec::with_capacity(PROBES);
-    for i in 0..PROBES as u64 {
-        thread::sleep(Duration::from_millis(100));
+    let mut raw_sent = Vec::with_capacity(PROBES);
+    let probe = |i: u64| {
         let mut data = i.to_le_bytes().to_vec();
         data.resize(64, 0);
+        Message::Binary(data.into())
+    };
+    for i in 0..PROBES as u64 {
+        thread::sleep(Duration::from_millis(50));
         sent.push(Instant::now());
-        client.send(Message::Binary(data.into())).expect("queued");
+        client.send(probe(i)).expect("queued");
+        thread::sleep(Duration::from_millis(50));
+        raw_sent.push(Instant::now());
+        raw.send(probe(i)).expect("raw send");
     }
-    let mut latencies = Vec::with_capacity(PROBES);
-    for _ in 0..PROBES {
-        let (index, at) = arrivals_rx.recv_timeout(STEP).expect("probe arrived");
-        latencies.push((at - sent[index as usize]).as_secs_f64() * 1e6);
-    }
-    latencies.sort_by(f64::total_cmp);
+    let collect = |rx: &mpsc::Receiver<(u64, Instant)>, sent: &[Instant]| {
+        let mut latencies: Vec<f64> = (0..PROBES)
+            .map(|_| {
+                let (index, at) = rx.recv_timeout(STEP).expect("probe arrived");
+                (at - sent[index as usize]).as_secs_f64() * 1e6
+            })
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        latencies
+    };
+    let latencies = collect(&arrivals_rx, &sent);
+    let raw_latencies = collect(&raw_arrivals_rx, &raw_sent);
     client.close();
+    raw_close(raw);
     server.join().expect("server thread");
+    raw_server.join().expect("raw server thread");
 
     let wakeups = (after.voluntary + after.involuntary) - (before.voluntary + before.involuntary);
     let io_cpu_ms = (after.cpu_ns - before.cpu_ns) as f64 / 1e6;
@@ -632,11 +656,17 @@ fn idle_bench() {
     );
     let p99 = percentile(&latencies, 99.0);
     println!(
-        "| send → server read, {PROBES} messages 100 ms apart: p50 / p99 / max | {:.0} / {:.0} / {:.0} µs | p99 ≤ 1 ms: {} |",
+        "| wstether: send → server read, {PROBES} messages 100 ms apart: p50 / p99 / max | {:.0} / {:.0} / {:.0} µs | p99 ≤ 1 ms: {} |",
         percentile(&latencies, 50.0),
         p99,
         latencies[latencies.len() - 1],
         if p99 <= 1_000.0 { "met" } else { "MISSED" }
+    );
+    println!(
+        "| raw tungstenite, same pattern, interleaved: p50 / p99 / max | {:.0} / {:.0} / {:.0} µs | — |",
+        percentile(&raw_latencies, 50.0),
+        percentile(&raw_latencies, 99.0),
+        raw_latencies[raw_latencies.len() - 1]
     );
     println!();
 }

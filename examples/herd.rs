@@ -606,30 +606,37 @@ fn print_goals(rows: &[Row], single_p50: Duration) {
 // ---------------------------------------------------------------------------
 // Tuning: the same measures for other settings of the existing knobs.
 
-fn candidates() -> Vec<BackoffConfig> {
-    let mut candidates = Vec::new();
-    for initial_ms in [1_500u64, 1_600, 1_750, 1_900] {
-        for multiplier_permille in [1_400u32, 1_420, 1_450, 1_480, 1_500] {
-            for cap_ms in [12_000u64, 12_250] {
-                for jitter in [Jitter::Full] {
-                    for cap_jitter in [
-                        Some(Jitter::Symmetric(25)),
-                        Some(Jitter::Symmetric(50)),
-                    ] {
-                        candidates.push(BackoffConfig {
-                            initial: Duration::from_millis(initial_ms),
-                            multiplier_permille,
-                            cap: Duration::from_millis(cap_ms),
-                            jitter,
-                            cap_jitter,
-                            ..BackoffConfig::default()
-                        });
-                    }
-                }
-            }
-        }
+/// A backoff schedule built from the existing knobs, everything else default.
+fn schedule(initial_ms: u64, multiplier_permille: u32, cap_ms: u64, cap_jitter: Jitter) -> BackoffConfig {
+    BackoffConfig {
+        initial: Duration::from_millis(initial_ms),
+        multiplier_permille,
+        cap: Duration::from_millis(cap_ms),
+        jitter: Jitter::Full,
+        cap_jitter: Some(cap_jitter),
+        ..BackoffConfig::default()
     }
-    candidates
+}
+
+/// The settings `--sweep` compares: the default, the best found, and
+/// neighbours that show what each knob trades. A wider grid (initial
+/// 0.5–2 s, ×1.2–3, cap 10–13 s, every jitter kind while growing and at the
+/// cap) found nothing with a better worst margin than the second row.
+fn candidates() -> Vec<(&'static str, BackoffConfig)> {
+    vec![
+        ("default", BackoffConfig::default()),
+        ("proposed", schedule(1_500, 1_400, 12_250, Jitter::Symmetric(50))),
+        ("initial 1.6 s", schedule(1_600, 1_400, 12_250, Jitter::Symmetric(50))),
+        ("±2.5 % at cap", schedule(1_500, 1_400, 12_250, Jitter::Symmetric(25))),
+        ("±18 % at cap", schedule(1_500, 1_400, 12_250, Jitter::Symmetric(180))),
+        ("cap 12 s", schedule(1_500, 1_400, 12_000, Jitter::Symmetric(50))),
+        ("cap 12.5 s", schedule(1_500, 1_400, 12_500, Jitter::Symmetric(50))),
+        (
+            "×1.45 from 1.75 s",
+            schedule(1_750, 1_450, 12_250, Jitter::Symmetric(50)),
+        ),
+        ("×2 from 1 s", schedule(1_000, 2_000, 12_250, Jitter::Symmetric(50))),
+    ]
 }
 
 /// The smallest margin, relative to its limit, of any goal: negative when one is missed.
@@ -640,8 +647,10 @@ fn worst_margin(goals: &[Goal]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Seeds each candidate runs with; the sweep keeps each goal's worst value.
-const SWEEP_SEEDS: u64 = 4;
+/// Seeds each candidate runs with. Several, because how many clients sit in
+/// which growth step when the server returns makes the short-outage numbers
+/// jumpy: a setting that passes on one seed can miss on the next.
+const SWEEP_SEEDS: u64 = 12;
 
 /// Every goal for one configuration, at its worst over [`SWEEP_SEEDS`] seeds.
 fn worst_goals(config: &Config, clients: usize, first_seed: u64) -> Vec<Goal> {
@@ -666,74 +675,80 @@ fn worst_goals(config: &Config, clients: usize, first_seed: u64) -> Vec<Goal> {
 }
 
 fn sweep(args: &Args) {
-    let mut results: Vec<(f64, String)> = candidates()
-        .into_iter()
-        .map(|backoff| {
-            let config = Config {
-                backoff,
-                ..Config::default()
-            };
-            let goals = worst_goals(&config, args.clients, args.seed);
-            let met = goals.iter().filter(|goal| goal.met()).count();
-            let margin = worst_margin(&goals);
-            let mut line = format!(
-                "| {} | {:.3} | {} | {:?} | {:?} |",
-                secs(backoff.initial),
-                f64::from(backoff.multiplier_permille) / 1_000.0,
-                secs(backoff.cap),
-                backoff.jitter,
-                backoff.cap_jitter,
-            );
-            for goal in &goals {
-                let _ = write!(line, " {:.3} |", goal.measured);
-            }
-            let _ = write!(line, " {met}/{} | {:+.3} |", goals.len(), margin);
-            (margin, line)
-        })
-        .collect();
-    results.sort_by(|a, b| b.0.total_cmp(&a.0));
-
     println!(
-        "\n### Sweep over backoff settings ({} clients, worst of seeds {}–{}), best first\n",
+        "\n### Backoff settings against the goals ({} clients, worst of seeds {}–{})\n",
         args.clients,
         args.seed,
         args.seed + SWEEP_SEEDS - 1
     );
     println!(
-        "| initial | × | cap | jitter | at cap | D=30 peak | D=30 p99 | D=300 peak | D=300 p99 | D=300 attempts | \
-         D=5 p99 | 1-client p50 | goals | worst margin |"
+        "| setting | initial (s) | × | cap (s) | at cap | D=30 peak | D=30 p99 (s) | D=300 peak | D=300 p99 (s) | \
+         D=300 attempts | D=5 p99 (s) | 1-client p50 (s) | goals met | worst margin |"
     );
-    println!("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
-    for (_, line) in results.iter().take(40) {
+    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+    for (name, backoff) in candidates() {
+        let config = Config {
+            backoff,
+            ..Config::default()
+        };
+        let goals = worst_goals(&config, args.clients, args.seed);
+        let met = goals.iter().filter(|goal| goal.met()).count();
+        let mut line = format!(
+            "| {name} | {} | {:.3} | {} | {} |",
+            secs(backoff.initial),
+            f64::from(backoff.multiplier_permille) / 1_000.0,
+            secs(backoff.cap),
+            jitter_name(backoff.cap_jitter.unwrap_or(backoff.jitter)),
+        );
+        for goal in &goals {
+            let _ = write!(line, " {:.3} |", goal.measured);
+        }
+        let _ = write!(
+            line,
+            " {met}/{} | {:+.1} % |",
+            goals.len(),
+            worst_margin(&goals) * 100.0
+        );
         println!("{line}");
+    }
+}
+
+fn jitter_name(jitter: Jitter) -> String {
+    match jitter {
+        Jitter::None => "none".into(),
+        Jitter::Full => "full".into(),
+        Jitter::Equal => "equal".into(),
+        Jitter::Decorrelated => "decorrelated".into(),
+        Jitter::Proportional(p) => format!("+{:.1} %", f64::from(p) / 10.0),
+        Jitter::Symmetric(p) => format!("±{:.1} %", f64::from(p) / 10.0),
     }
 }
 
 // ---------------------------------------------------------------------------
 // The picture: arrivals per second after the server is back, one small panel
-// per schedule, one column per outage, on a shared scale.
+// per schedule, one column per outage, on shared scales.
 
 const PANEL_W: f64 = 380.0;
 const PANEL_H: f64 = 54.0;
 const PANEL_GAP: f64 = 16.0;
-const LEFT: f64 = 170.0;
+const LEFT: f64 = 215.0;
 const COLUMN_GAP: f64 = 60.0;
-const TOP: f64 = 110.0;
+const TOP: f64 = 124.0;
 /// The shared y scale tops out here; taller bars are clipped and labelled, so
 /// lockstep schedules do not flatten everyone else.
 const Y_MAX_SHARE: f64 = 0.25;
+/// The x axis stops here; a slow tail (gRPC's) would squeeze everyone else
+/// into a few pixels, so what comes later is a number at the panel's edge.
+const X_MAX_S: usize = 60;
 const COLORS: [&str; 8] = [
     "#1565c0", "#6d4c41", "#8e24aa", "#00897b", "#e65100", "#c2185b", "#558b2f", "#455a64",
 ];
 
 fn render_svg(rows: &[Row], clients: usize) -> String {
-    let names: Vec<&str> = rows
-        .iter()
-        .filter(|row| row.outage_s == PICTURED_OUTAGES_S[0])
-        .map(|row| row.name)
-        .collect();
+    let panels = rows.iter().filter(|row| row.outage_s == PICTURED_OUTAGES_S[0]).count();
     let width = LEFT + 2.0 * PANEL_W + COLUMN_GAP + 30.0;
-    let height = TOP + names.len() as f64 * (PANEL_H + PANEL_GAP) + 50.0;
+    let plot_h = panels as f64 * (PANEL_H + PANEL_GAP) - PANEL_GAP;
+    let height = TOP + plot_h + 50.0;
     let mut svg = String::new();
     let w = &mut svg;
     let _ = writeln!(
@@ -743,32 +758,35 @@ fn render_svg(rows: &[Row], clients: usize) -> String {
     let _ = writeln!(w, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
     let _ = writeln!(
         w,
-        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">Arrivals per second after the server comes back ({clients} clients)</text>"#
+        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">Arrivals per second after the server comes back</text>"#
+    );
+    let _ = writeln!(
+        w,
+        r##"<text x="{LEFT}" y="40" fill="#333">{clients} clients lose the link at t = 0; the server refuses every attempt until t = D, then accepts all.</text>"##
     );
     // Legend.
-    let legend_y = 42.0;
+    let legend_y = 62.0;
     let _ = writeln!(
         w,
-        r##"<rect x="{LEFT}" y="{:.0}" width="12" height="10" fill="#1565c0"/><text x="{:.0}" y="{:.0}">clients connecting in each 1-s bin, % of the fleet (y axis 0–{:.0} %)</text>"##,
+        r##"<rect x="{LEFT}" y="{:.0}" width="12" height="10" fill="#1565c0"/><text x="{:.0}" y="{legend_y:.0}">clients connecting in each 1-s bin, % of the fleet</text>"##,
         legend_y - 9.0,
         LEFT + 18.0,
-        legend_y,
-        Y_MAX_SHARE * 100.0
     );
-    let goal_legend_x = LEFT + 400.0;
+    let goal_x = LEFT + 330.0;
     let _ = writeln!(
         w,
-        r##"<line x1="{goal_legend_x}" y1="{:.0}" x2="{:.0}" y2="{:.0}" stroke="#d32f2f" stroke-dasharray="4 3"/><text x="{:.0}" y="{legend_y:.0}">wstether goal: ≤ {:.0} % in any second</text>"##,
+        r##"<line x1="{goal_x}" y1="{:.0}" x2="{:.0}" y2="{:.0}" stroke="#d32f2f" stroke-dasharray="4 3"/><text x="{:.0}" y="{legend_y:.0}">wstether's goal: at most {:.0} % in any second</text>"##,
         legend_y - 4.0,
-        goal_legend_x + 24.0,
+        goal_x + 24.0,
         legend_y - 4.0,
-        goal_legend_x + 30.0,
+        goal_x + 30.0,
         GOAL_PEAK_ARRIVAL_SHARE * 100.0
     );
     let _ = writeln!(
         w,
-        r##"<text x="{LEFT}" y="{:.0}" fill="#333">▲ n % — bar clipped at the top of the scale; n is its true height</text>"##,
-        legend_y + 18.0
+        r##"<text x="{LEFT}" y="{:.0}" fill="#333">▲ n % — the tallest bar, clipped at {:.0} %; “+n % later” — the share arriving after the axis ends</text>"##,
+        legend_y + 18.0,
+        Y_MAX_SHARE * 100.0
     );
 
     for (column, outage_s) in PICTURED_OUTAGES_S.iter().enumerate() {
@@ -778,15 +796,16 @@ fn render_svg(rows: &[Row], clients: usize) -> String {
             .iter()
             .map(|row| row.arrivals_per_s.len())
             .max()
-            .unwrap_or(1);
+            .unwrap_or(1)
+            .min(X_MAX_S);
         // Round the x range up to a tick so both ends are labelled.
-        let tick_s = if longest > 40 { 10 } else { 5 };
+        let tick_s = if longest > 30 { 10 } else { 5 };
         let span_s = longest.div_ceil(tick_s).max(1) * tick_s;
         let _ = writeln!(
             w,
             r#"<text x="{:.0}" y="{:.0}" font-size="13" font-weight="bold" text-anchor="middle">outage D = {outage_s} s</text>"#,
             x0 + PANEL_W / 2.0,
-            TOP - 18.0
+            TOP - 14.0
         );
         for (index, row) in column_rows.iter().enumerate() {
             let y0 = TOP + index as f64 * (PANEL_H + PANEL_GAP);
@@ -795,14 +814,14 @@ fn render_svg(rows: &[Row], clients: usize) -> String {
                 let _ = writeln!(
                     w,
                     r#"<text x="{:.0}" y="{:.0}" text-anchor="end" fill="{color}" font-weight="bold">{}</text>"#,
-                    LEFT - 34.0,
+                    LEFT - 30.0,
                     y0 + PANEL_H / 2.0 + 4.0,
                     row.name
                 );
             }
             draw_panel(w, row, x0, y0, span_s, color, clients);
         }
-        let axis_y = TOP + column_rows.len() as f64 * (PANEL_H + PANEL_GAP) - PANEL_GAP;
+        let axis_y = TOP + plot_h;
         for tick in (0..=span_s).step_by(tick_s) {
             let x = x0 + tick as f64 / span_s as f64 * PANEL_W;
             let _ = writeln!(
@@ -819,17 +838,18 @@ fn render_svg(rows: &[Row], clients: usize) -> String {
             axis_y + 32.0
         );
     }
-    // The y axis label, once, beside the first column.
-    let mid_y = TOP + names.len() as f64 * (PANEL_H + PANEL_GAP) / 2.0;
+    // The y axis label, once, at the far left.
+    let mid_y = TOP + plot_h / 2.0;
     let _ = writeln!(
         w,
-        r#"<text x="14" y="{mid_y:.0}" transform="rotate(-90 14 {mid_y:.0})" text-anchor="middle">% of the fleet connecting per second</text>"#
+        r#"<text x="14" y="{mid_y:.0}" transform="rotate(-90 14 {mid_y:.0})" text-anchor="middle">% of the fleet connecting in each second</text>"#
     );
     let _ = writeln!(w, "</svg>");
     svg
 }
 
 fn draw_panel(w: &mut String, row: &Row, x0: f64, y0: f64, span_s: usize, color: &str, clients: usize) {
+    let share_of = |count: u32| f64::from(count) / clients as f64;
     let y_of = |share: f64| y0 + PANEL_H - share.min(Y_MAX_SHARE) / Y_MAX_SHARE * PANEL_H;
     let _ = writeln!(
         w,
@@ -847,30 +867,39 @@ fn draw_panel(w: &mut String, row: &Row, x0: f64, y0: f64, span_s: usize, color:
         );
     }
     let bar_w = PANEL_W / span_s as f64;
-    for (second, &count) in row.arrivals_per_s.iter().enumerate() {
-        if count == 0 {
-            continue;
-        }
-        let share = f64::from(count) / clients as f64;
-        let x = x0 + second as f64 * bar_w;
+    let shown = &row.arrivals_per_s[..row.arrivals_per_s.len().min(span_s)];
+    for (second, &count) in shown.iter().enumerate().filter(|(_, &count)| count > 0) {
+        let share = share_of(count);
         let y = y_of(share);
         let _ = writeln!(
             w,
-            r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{color}"><title>{}: {:.1} % in second {second}</title></rect>"#,
+            r#"<rect x="{:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{color}"><title>{}: {:.1} % in second {second}</title></rect>"#,
+            x0 + second as f64 * bar_w,
             (bar_w - 0.5).max(0.5),
             y0 + PANEL_H - y,
             row.name,
             share * 100.0
         );
-        if share > Y_MAX_SHARE {
-            let _ = writeln!(
-                w,
-                r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="{color}">▲ {:.0} %</text>"#,
-                x + bar_w + 2.0,
-                y0 + 9.0,
-                share * 100.0
-            );
-        }
+    }
+    let tallest = shown.iter().enumerate().max_by_key(|(_, &count)| count);
+    if let Some((second, &count)) = tallest.filter(|(_, &count)| share_of(count) > Y_MAX_SHARE) {
+        let x = x0 + (second + 1) as f64 * bar_w + 3.0;
+        let _ = writeln!(
+            w,
+            r#"<text x="{x:.1}" y="{:.1}" font-size="10" font-weight="bold" fill="{color}">▲ {:.0} %</text>"#,
+            y0 + 11.0,
+            share_of(count) * 100.0
+        );
+    }
+    let later: u32 = row.arrivals_per_s[shown.len()..].iter().sum();
+    if later > 0 {
+        let _ = writeln!(
+            w,
+            r#"<text x="{:.1}" y="{:.1}" font-size="10" font-weight="bold" text-anchor="end" fill="{color}">+{:.0} % later →</text>"#,
+            x0 + PANEL_W - 4.0,
+            y0 + 11.0,
+            share_of(later) * 100.0
+        );
     }
     let goal_y = y_of(GOAL_PEAK_ARRIVAL_SHARE);
     let _ = writeln!(

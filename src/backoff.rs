@@ -51,16 +51,20 @@ pub struct BackoffConfig {
 }
 
 impl Default for BackoffConfig {
-    /// The defaults, tuned with the fleet simulator (`examples/herd.rs`):
+    /// The defaults, tuned with the fleet simulator (`examples/herd.rs`, 10 000
+    /// clients, worst of 12 seeds; figures in `BENCHMARKS.md`):
     ///
-    /// - `initial` 1 s with `Full` jitter: after a single drop half the
-    ///   clients are back within 0.5 s, and even the first wave of a fleet is
-    ///   spread over a second.
-    /// - ×2 growth to a `cap` of 11 s: reached within four attempts, so a long
-    ///   outage costs about 31 attempts in 5 minutes.
+    /// - `initial` 1.5 s with `Full` jitter: after a single drop half the
+    ///   clients are back within 0.75 s, and even the first wave of a fleet is
+    ///   spread over 1.5 s.
+    /// - ×1.4 growth to a `cap` of 12.25 s (1.5, 2.1, 2.9, 4.1, 5.8, 8.1,
+    ///   11.3 s): slow enough that a short outage (5 s) still ends with a wait
+    ///   of under 8 s for 99 % of the fleet, fast enough that a 5-minute outage
+    ///   costs about 31 attempts.
     /// - `Full` jitter while growing scatters a fleet within half a minute;
-    ///   `Symmetric(180)` (±18 %) at the cap keeps the wait once the server is
-    ///   back under 13 s while arrivals stay below 11 % of the fleet per second.
+    ///   `Symmetric(50)` (±5 %) at the cap keeps the wait once the server is
+    ///   back under 13 s (p99) while arrivals stay below 10 % of the fleet in
+    ///   any second. Wider jitter at the cap pushes the p99 wait past 13 s.
     /// - unlimited attempts and no elapsed budget: a keeper keeps; set a limit
     ///   when a person is waiting for the answer.
     /// - `stable_after` 15 s: longer than a handshake, an auth round trip and
@@ -69,11 +73,11 @@ impl Default for BackoffConfig {
     ///   "try again later" without a header.
     fn default() -> Self {
         BackoffConfig {
-            initial: Duration::from_secs(1),
-            multiplier_permille: 2_000,
-            cap: Duration::from_secs(11),
+            initial: Duration::from_millis(1_500),
+            multiplier_permille: 1_400,
+            cap: Duration::from_millis(12_250),
             jitter: Jitter::Full,
-            cap_jitter: Some(Jitter::Symmetric(180)),
+            cap_jitter: Some(Jitter::Symmetric(50)),
             max_attempts: None,
             max_elapsed: None,
             stable_after: Duration::from_secs(15),

@@ -6,6 +6,7 @@
 //! message is queued or the supervisor's next deadline, so an idle client
 //! costs almost nothing.
 
+mod bounded;
 mod builder;
 mod error;
 mod outbox;
@@ -15,7 +16,7 @@ mod session;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Instant as StdInstant;
@@ -23,6 +24,7 @@ use std::vec::Vec;
 
 use tungstenite::Message;
 
+use bounded::{Bounded, Take};
 pub use builder::ClientBuilder;
 pub use error::{BuildError, Finished, SendError};
 pub use outbox::SubscriptionId;
@@ -40,7 +42,7 @@ use crate::stats::Snapshot;
 #[derive(Debug)]
 pub struct Client {
     shared: Arc<Shared>,
-    inbound: Receiver<Message>,
+    inbound: Arc<Bounded<Message>>,
     events: Receiver<ClientEvent>,
     thread: Option<JoinHandle<()>>,
     done: Receiver<()>,
@@ -57,7 +59,8 @@ impl Client {
     fn spawn(session: Session, inbound_capacity: usize, event_capacity: usize) -> Result<Client, BuildError> {
         let shared = Arc::clone(session.shared());
         let close_timeout = session.close_timeout();
-        let (inbound_tx, inbound) = mpsc::sync_channel(inbound_capacity);
+        let inbound = Arc::new(Bounded::new(inbound_capacity));
+        let inbound_tx = ClosesOnDrop(Arc::clone(&inbound));
         let (events_tx, events) = mpsc::sync_channel(event_capacity);
         let (done_tx, done) = mpsc::channel();
         let undelivered = Arc::new(Mutex::new(Vec::new()));
@@ -86,7 +89,7 @@ impl Client {
     /// subscriptions, on this link or the next.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
         self.shared.outbox.try_push(message.into())?;
-        let _ = self.shared.waker.wake();
+        self.shared.wake();
         Ok(())
     }
 
@@ -95,7 +98,7 @@ impl Client {
         self.shared
             .outbox
             .push_until(message.into(), StdInstant::now() + timeout)?;
-        let _ = self.shared.waker.wake();
+        self.shared.wake();
         Ok(())
     }
 
@@ -103,7 +106,7 @@ impl Client {
     /// order, at the start of every later link, before queued messages.
     pub fn subscribe(&self, message: impl Into<Message>) -> SubscriptionId {
         let id = self.shared.outbox.lock().subscribe(message.into());
-        let _ = self.shared.waker.wake();
+        self.shared.wake();
         id
     }
 
@@ -115,33 +118,17 @@ impl Client {
     /// The next message, waiting for it. `Err(Finished)` once the client has
     /// ended and every message was taken.
     pub fn recv(&self) -> Result<Message, Finished> {
-        let message = self.inbound.recv().map_err(|_| Finished)?;
-        self.resume_reading();
-        Ok(message)
+        self.taken(self.inbound.take(None))?.ok_or(Finished)
     }
 
     /// The next message, waiting at most `timeout`; `Ok(None)` on timeout.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>, Finished> {
-        match self.inbound.recv_timeout(timeout) {
-            Ok(message) => {
-                self.resume_reading();
-                Ok(Some(message))
-            }
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(Finished),
-        }
+        self.taken(self.inbound.take_timeout(timeout))
     }
 
     /// The next message if one is waiting.
     pub fn try_recv(&self) -> Result<Option<Message>, Finished> {
-        match self.inbound.try_recv() {
-            Ok(message) => {
-                self.resume_reading();
-                Ok(Some(message))
-            }
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => Err(Finished),
-        }
+        self.taken(self.inbound.take_timeout(Duration::ZERO))
     }
 
     /// Messages as they arrive, until the client finishes.
@@ -159,14 +146,15 @@ impl Client {
         self.shared.status().snapshot.state
     }
 
-    /// Statistics, as of the I/O thread's last pass.
+    /// Statistics as the I/O thread last shared them: at once after any
+    /// change of state or counters, the timings at most 100 ms old.
     pub fn snapshot(&self) -> Snapshot {
         self.shared.status().snapshot
     }
 
     /// Messages waiting in the outgoing queue.
     pub fn queued(&self) -> usize {
-        self.shared.status().queued
+        self.shared.outbox.lock().len()
     }
 
     /// Closes cleanly: writes what is queued, sends a close frame and waits
@@ -196,9 +184,18 @@ impl Client {
         }
     }
 
-    fn resume_reading(&self) {
-        if self.shared.inbound_paused.load(Ordering::SeqCst) {
-            let _ = self.shared.waker.wake();
+    /// What a take came to, waking the I/O thread if it had stopped
+    /// reading for lack of room.
+    fn taken(&self, take: Take<Message>) -> Result<Option<Message>, Finished> {
+        match take {
+            Take::Item(message) => {
+                if self.shared.inbound_paused.swap(false, Ordering::SeqCst) {
+                    let _ = self.shared.waker.wake();
+                }
+                Ok(Some(message))
+            }
+            Take::TimedOut => Ok(None),
+            Take::Closed => Err(Finished),
         }
     }
 }
@@ -212,56 +209,48 @@ impl Drop for Client {
     }
 }
 
-/// Hands held messages to the caller while the channel has room.
-fn deliver(held: &mut VecDeque<Message>, inbound: &SyncSender<Message>) {
-    while let Some(message) = held.pop_front() {
-        match inbound.try_send(message) {
-            Ok(()) => {}
-            Err(TrySendError::Full(message)) => {
-                held.push_front(message);
-                return;
-            }
-            // The caller is gone; the client is closing.
-            Err(TrySendError::Disconnected(_)) => held.clear(),
-        }
+/// Closes the inbound queue when the I/O thread ends, even by a panic, so
+/// a caller blocked in `recv` learns that nothing more will come.
+struct ClosesOnDrop(Arc<Bounded<Message>>);
+
+impl Drop for ClosesOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
-/// The I/O thread: drives the session, hands messages and events over, and
-/// stops reading while the caller is behind.
-fn run(mut session: Session, inbound: SyncSender<Message>, events: SyncSender<ClientEvent>) -> Vec<Message> {
+/// The I/O thread: drives the session, hands messages over a read pass at a
+/// time, and stops reading while the caller is behind.
+fn run(mut session: Session, inbound: ClosesOnDrop, events: SyncSender<ClientEvent>) -> Vec<Message> {
     let shared = Arc::clone(session.shared());
     let mut held: VecDeque<Message> = VecDeque::new();
     let mut events_dropped = 0u64;
     loop {
-        deliver(&mut held, &inbound);
-        let mut paused = !held.is_empty();
+        let mut paused = !inbound.0.push_from(&mut held);
         shared.inbound_paused.store(paused, Ordering::SeqCst);
         if paused {
-            // A `recv` between the failed delivery and the flag saw no pause
+            // A `recv` between the failed hand-over and the flag saw no pause
             // and woke no one; try once more now that any later one will wake
-            // us, or the thread could sleep with room in the channel.
-            deliver(&mut held, &inbound);
-            paused = !held.is_empty();
+            // us, or the thread could sleep with room in the queue.
+            paused = !inbound.0.push_from(&mut held);
             shared.inbound_paused.store(paused, Ordering::SeqCst);
         }
-        match session.drive(!paused, None) {
-            Some(Incoming::Message(message)) => held.push_back(message),
-            Some(Incoming::Event(event)) => {
+        let first = session.drive(!paused, None);
+        let finished = first.is_none() && session.is_finished();
+        for item in first.into_iter().chain(core::iter::from_fn(|| session.pop_ready())) {
+            match item {
+                Incoming::Message(message) => held.push_back(message),
                 // A caller who ignores events must not stall the link.
-                events_dropped += u64::from(events.try_send(event).is_err());
+                Incoming::Event(event) => events_dropped += u64::from(events.try_send(event).is_err()),
             }
-            None if session.is_finished() => break,
-            None => {}
+        }
+        if finished {
+            break;
         }
     }
     // Hand over what the caller has room for; the rest of what arrived after
     // the close request is discarded with the link.
-    for message in held {
-        if inbound.try_send(message).is_err() {
-            break;
-        }
-    }
+    inbound.0.push_from(&mut held);
     if events_dropped > 0 {
         log::debug!("{events_dropped} client events dropped: the event channel was full");
     }

@@ -20,7 +20,7 @@ use super::outbox::{SharedOutbox, SubscriptionId};
 use super::sequence_check::SequenceCheck;
 use crate::event::{Action, Event, State};
 use crate::failure::{Cause, CloseCodeTable, Failure};
-use crate::stats::Snapshot;
+use crate::stats::{Snapshot, Stats};
 use crate::supervisor::{Inbound, Supervisor};
 use crate::time::Instant;
 use crate::transport::{redact_url, Connector, Link, TransportError};
@@ -56,7 +56,6 @@ pub struct ClientEvent {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Status {
     pub(crate) snapshot: Snapshot,
-    pub(crate) queued: usize,
 }
 
 /// What the session shares with a [`super::Client`] handle.
@@ -69,9 +68,20 @@ pub(crate) struct Shared {
     pub(crate) status: Mutex<Status>,
     /// The thread stopped reading because the caller is slow.
     pub(crate) inbound_paused: AtomicBool,
+    /// A wake-up is on its way or the thread is awake: callers need not
+    /// make the system call again.
+    pub(crate) wake_pending: AtomicBool,
 }
 
 impl Shared {
+    /// Wakes the I/O thread for new work, once per sleep rather than once
+    /// per message.
+    pub(crate) fn wake(&self) {
+        if !self.wake_pending.swap(true, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
+
     pub(crate) fn status(&self) -> Status {
         *self.status.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -150,6 +160,8 @@ pub struct Session {
     last_error: Option<String>,
     undelivered: Vec<Message>,
     sequence: Option<SequenceCheck>,
+    /// What other threads last saw: state, counters, and when.
+    published: Option<(State, Stats, Instant)>,
 }
 
 impl Session {
@@ -171,8 +183,9 @@ impl Session {
             waker,
             close_requested: AtomicBool::new(false),
             cancel: Arc::new(AtomicBool::new(false)),
-            status: Mutex::new(Status { snapshot, queued: 0 }),
+            status: Mutex::new(Status { snapshot }),
             inbound_paused: AtomicBool::new(false),
+            wake_pending: AtomicBool::new(false),
         });
         let mut session = Session {
             sup,
@@ -196,6 +209,7 @@ impl Session {
             last_error: None,
             undelivered: Vec::new(),
             sequence,
+            published: None,
         };
         let now = session.now();
         session.sup.start(now);
@@ -293,7 +307,8 @@ impl Session {
     /// messages: the socket is not read (TCP pushes back on the server),
     /// timers and writes go on, and a wake-up returns `None` so the caller
     /// can retry its delivery.
-    pub(crate) fn drive(&mut self, read: bool, until: Option<StdInstant>) -> Option<Incoming> {
+    pub(crate) fn drive(&mut self, read: bool, mut until: Option<StdInstant>) -> Option<Incoming> {
+        let mut return_after_pass = false;
         loop {
             if let Some(item) = self.ready.pop_front() {
                 return Some(item);
@@ -316,7 +331,14 @@ impl Session {
                 self.write_pending();
             }
             if self.link.is_some() && (read || matches!(self.closing, Closing::Handshake { .. })) {
+                let before = self.bytes_received();
                 self.read_available();
+                // Any inbound byte counts as life: a large message arriving
+                // slowly holds the pong back, but the link is not dead.
+                if self.link.is_some() && self.bytes_received() != before {
+                    let now = self.now();
+                    self.sup.handle_inbound(now, Inbound::Control);
+                }
             }
             self.collect_events();
             self.finish_if_final();
@@ -324,7 +346,15 @@ impl Session {
             if !self.ready.is_empty() || self.closing == Closing::Done {
                 continue;
             }
+            if return_after_pass {
+                return None;
+            }
+            // From here the thread may sleep: a later `send` must wake it.
+            self.shared.wake_pending.store(false, Ordering::SeqCst);
             if self.link.is_some() && ((self.readable && read) || (self.writable && self.has_writes())) {
+                continue;
+            }
+            if self.shared.close_requested.load(Ordering::SeqCst) && self.closing == Closing::No {
                 continue;
             }
 
@@ -335,18 +365,23 @@ impl Session {
             if let Some(u) = until {
                 deadline = Some(deadline.map_or(u, |t| t.min(u)));
             }
-            let timeout = deadline.map(|d| d.saturating_duration_since(StdInstant::now()));
-            if until.is_some_and(|u| StdInstant::now() >= u) {
-                return None;
-            }
+            // Past `until` the poller is still asked, without waiting: a
+            // caller polling with a zero timeout must see new readiness too.
+            let expired = until.is_some_and(|u| StdInstant::now() >= u);
+            let timeout = match expired {
+                true => Some(Duration::ZERO),
+                false => deadline.map(|d| d.saturating_duration_since(StdInstant::now())),
+            };
             if self.poll.poll(&mut self.events, timeout).is_err() {
                 // Interrupted: just go round again.
                 continue;
             }
             let mut woken = false;
+            let mut socket_ready = false;
             for event in self.events.iter() {
                 match event.token() {
                     SOCKET => {
+                        socket_ready = true;
                         self.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
                         self.writable |= event.is_writable() || event.is_error();
                     }
@@ -356,7 +391,25 @@ impl Session {
             if woken && !read {
                 return None;
             }
+            if expired && !(socket_ready || woken) {
+                return None;
+            }
+            if expired {
+                // One more pass for what just became ready, then give the
+                // caller its turn.
+                until = None;
+                return_after_pass = true;
+            }
         }
+    }
+
+    /// The next item already produced, without doing any work.
+    pub(crate) fn pop_ready(&mut self) -> Option<Incoming> {
+        self.ready.pop_front()
+    }
+
+    fn bytes_received(&self) -> u64 {
+        self.link.as_ref().map_or(0, |link| link.get_ref().socket().received())
     }
 
     fn has_writes(&self) -> bool {
@@ -508,10 +561,11 @@ impl Session {
 
     fn read_available(&mut self) {
         let mut read = 0;
+        // One clock reading per pass: the messages of a pass arrived together.
+        let now = self.now();
         while self.readable && read < BATCH {
             let Some(link) = &mut self.link else { return };
             let result = link.read();
-            let now = self.now();
             match result {
                 Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
                     read += 1;
@@ -739,10 +793,20 @@ impl Session {
         }
     }
 
-    fn publish_status(&self) {
+    /// Shares state and statistics with other threads: at once when they
+    /// changed, otherwise at most every 100 ms for the time-based figures.
+    fn publish_status(&mut self) {
+        let now = self.now();
+        let stats = *self.sup.stats();
+        let changed = self.published.is_none_or(|(state, ref published, at)| {
+            state != self.sup.state() || *published != stats || now - at >= Duration::from_millis(100)
+        });
+        if !changed {
+            return;
+        }
+        self.published = Some((self.sup.state(), stats, now));
         let status = Status {
-            snapshot: self.snapshot(),
-            queued: self.shared.outbox.lock().len(),
+            snapshot: self.sup.snapshot(now),
         };
         *self.shared.status.lock().unwrap_or_else(|p| p.into_inner()) = status;
     }

@@ -228,7 +228,7 @@ impl Connector {
                 .complete_io(&mut stream.sock)
                 .map_err(TransportError::from_io)?;
         }
-        Ok(Stream::Tls(stream))
+        Ok(Stream::Tls(std::boxed::Box::new(stream)))
     }
 
     #[cfg(not(feature = "tls"))]

@@ -4,6 +4,7 @@
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
+use std::boxed::Box;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -20,6 +21,9 @@ const SLICE: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Socket {
     phase: Phase,
+    /// Bytes read so far: any inbound byte proves the link alive, even
+    /// before a whole frame has arrived.
+    received: u64,
 }
 
 #[derive(Debug)]
@@ -38,7 +42,13 @@ impl Socket {
     pub(crate) fn new(tcp: TcpStream, deadline: StdInstant, cancel: Option<Arc<AtomicBool>>) -> Socket {
         Socket {
             phase: Phase::Opening { tcp, deadline, cancel },
+            received: 0,
         }
+    }
+
+    /// Bytes read from the socket so far (wrapping).
+    pub(crate) fn received(&self) -> u64 {
+        self.received
     }
 
     /// The peer's address.
@@ -108,7 +118,9 @@ impl<T: Read + Write> ReadWrite for T {}
 
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.bounded(|tcp| tcp.read(buf))
+        let n = self.bounded(|tcp| tcp.read(buf))?;
+        self.received = self.received.wrapping_add(n as u64);
+        Ok(n)
     }
 }
 
@@ -123,13 +135,13 @@ impl Write for Socket {
 
 /// Plain or TLS.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // One per link; boxing would only add a pointer chase per read.
 pub enum Stream {
     /// `ws://`.
     Plain(Socket),
-    /// `wss://`.
+    /// `wss://`. Boxed: the TLS state is large, and a link moves through
+    /// several stack frames while it opens.
     #[cfg(feature = "tls")]
-    Tls(rustls::StreamOwned<rustls::ClientConnection, Socket>),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
 }
 
 impl Stream {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::string::ToString;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -30,9 +30,7 @@ impl TlsConfig {
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, TransportError> {
         let roots = match self {
             TlsConfig::Client(config) => return Ok(Arc::clone(config)),
-            TlsConfig::WebPkiRoots => RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            },
+            TlsConfig::WebPkiRoots => return mozilla_roots_config().map_err(TransportError::TlsSetup),
             TlsConfig::Roots(roots) => RootCertStore::clone(roots),
             TlsConfig::CaFile(path) => {
                 let mut roots = RootCertStore::empty();
@@ -59,12 +57,28 @@ impl TlsConfig {
                 roots
             }
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(TransportError::TlsSetup)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Arc::new(config))
+        build(roots).map_err(TransportError::TlsSetup)
     }
+}
+
+fn build(roots: RootCertStore) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The default configuration, built once per process and shared: its root
+/// store is the largest part of a client's TLS memory.
+fn mozilla_roots_config() -> Result<Arc<ClientConfig>, rustls::Error> {
+    static CONFIG: OnceLock<Result<Arc<ClientConfig>, rustls::Error>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            build(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            })
+        })
+        .clone()
 }

@@ -138,6 +138,8 @@ pub enum Seen {
     Message { conn: usize, text: String },
     /// The client's close frame.
     Closed { conn: usize, code: Option<u16> },
+    /// A ping from the client (answered or not, as the script says).
+    Ping { conn: usize, at: Instant },
     /// The script for this connection ended: the peer hung up, the link
     /// failed, or the script finished.
     Ended { conn: usize, at: Instant },
@@ -282,8 +284,20 @@ pub struct Server {
     journal: Arc<Journal>,
     script: Script,
     next_conn: Arc<AtomicUsize>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
+    open: Registry,
     running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+/// The server's handle on each open connection (a clone of its socket), so
+/// `stop` can end them all. A script that wants the kernel to answer with a
+/// reset removes its entry first (see [`RawPeer::reset`]): a socket is only
+/// really closed, and only then reset, when its last handle goes.
+pub type Registry = Arc<Mutex<Vec<(usize, TcpStream)>>>;
+
+fn unregister(open: &Registry, conn: usize) -> Option<TcpStream> {
+    let mut open = lock(open);
+    let index = open.iter().position(|(c, _)| *c == conn)?;
+    Some(open.swap_remove(index).1)
 }
 
 impl Server {
@@ -359,25 +373,27 @@ impl Server {
                     // No read or write may wait past the patience.
                     let _ = stream.set_read_timeout(Some(PATIENCE));
                     let _ = stream.set_write_timeout(Some(PATIENCE));
-                    if let Ok(clone) = stream.try_clone() {
-                        lock(&open).push(clone);
-                    }
                     let conn = next_conn.fetch_add(1, Ordering::SeqCst);
+                    if let Ok(clone) = stream.try_clone() {
+                        lock(&open).push((conn, clone));
+                    }
                     let at = Instant::now();
                     journal.push(Seen::Accepted { conn, at });
                     let journal = Arc::clone(&journal);
                     let script = Arc::clone(&script);
-                    // The journal and the open list hold clones; end the
-                    // connection for sure when the script is done.
-                    let closer = stream.try_clone();
-                    thread::spawn(move || {
+                    let open = Arc::clone(&open);
+                    // Small stacks: a test may hold hundreds of connections.
+                    let spawned = thread::Builder::new().stack_size(512 << 10).spawn(move || {
                         let c = Conn {
                             conn,
                             stream,
                             journal: Arc::clone(&journal),
+                            open: Arc::clone(&open),
                         };
                         script(c);
-                        if let Ok(closer) = closer {
+                        // The open list holds a clone; end the connection for
+                        // sure when the script is done.
+                        if let Some(closer) = unregister(&open, conn) {
                             let _ = closer.shutdown(Shutdown::Both);
                         }
                         journal.push(Seen::Ended {
@@ -385,6 +401,7 @@ impl Server {
                             at: Instant::now(),
                         });
                     });
+                    assert!(spawned.is_ok(), "cannot spawn a connection thread");
                 }
             })
         };
@@ -400,7 +417,7 @@ impl Server {
             let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
             let _ = thread.join();
         }
-        for stream in lock(&self.open).drain(..) {
+        for (_, stream) in lock(&self.open).drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
     }
@@ -425,6 +442,7 @@ pub struct Conn {
     pub conn: usize,
     pub stream: TcpStream,
     journal: Arc<Journal>,
+    open: Registry,
 }
 
 /// Read + Write, so plain and TLS peers are one type.
@@ -509,6 +527,293 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Completes the WebSocket upgrade by hand and speaks frames directly,
+    /// so a script can do what a WebSocket library will not: leave pings
+    /// unanswered, stop mid-frame, send a frame header it never finishes.
+    pub fn upgrade_raw(mut self) -> Option<RawPeer> {
+        let head = self.read_request()?;
+        let key = head.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_string())
+        })?;
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        );
+        self.stream.write_all(answer.as_bytes()).ok()?;
+        // The client writes nothing before it has read the 101, and the
+        // request was read byte by byte: no frame bytes were consumed.
+        Some(RawPeer {
+            conn: self.conn,
+            tcp: self.stream,
+            journal: self.journal,
+            open: self.open,
+            buf: Vec::new(),
+            fragments: None,
+            quiet: false,
+            answer_close: true,
+            close_sent: false,
+        })
+    }
+}
+
+/// A client frame as read by a [`RawPeer`], unmasked.
+#[derive(Debug)]
+pub struct RawFrame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+/// What one read on a raw peer gave.
+#[derive(Debug)]
+pub enum RawStep {
+    Frame(RawFrame),
+    TimedOut,
+    Gone,
+}
+
+/// The server side of a WebSocket spoken frame by frame (see
+/// [`Conn::upgrade_raw`]). Data frames and close frames are journalled like
+/// [`Peer`]'s; pings are journalled and answered only when asked.
+pub struct RawPeer {
+    pub conn: usize,
+    pub tcp: TcpStream,
+    journal: Arc<Journal>,
+    open: Registry,
+    /// Bytes read but not yet parsed into a frame.
+    buf: Vec<u8>,
+    /// A fragmented message being assembled.
+    fragments: Option<Vec<u8>>,
+    /// Do not journal messages and pings (a soak would fill memory).
+    pub quiet: bool,
+    /// Answer the client's close frame (unless we sent ours first).
+    pub answer_close: bool,
+    close_sent: bool,
+}
+
+/// Encodes an unmasked (server) frame.
+pub fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = frame_header(fin, opcode, payload.len() as u64);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The header of an unmasked (server) frame announcing `len` payload bytes.
+pub fn frame_header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | opcode];
+    if len < 126 {
+        out.push(len as u8);
+    } else if len <= u64::from(u16::MAX) {
+        out.push(126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&len.to_be_bytes());
+    }
+    out
+}
+
+/// Parses one masked client frame from the front of `buf`: the frame and
+/// the bytes it took, or `None` if `buf` does not hold a whole frame yet.
+fn parse_client_frame(buf: &[u8]) -> Option<(RawFrame, usize)> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    let short = u64::from(b1 & 0x7F);
+    let (len, mut at) = match short {
+        126 => (u64::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)), 4),
+        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
+        n => (n, 2),
+    };
+    let mask: Option<[u8; 4]> = if b1 & 0x80 != 0 {
+        let m = buf.get(at..at + 4)?.try_into().ok()?;
+        at += 4;
+        Some(m)
+    } else {
+        None
+    };
+    let end = at.checked_add(usize::try_from(len).ok()?)?;
+    let mut payload = buf.get(at..end)?.to_vec();
+    if let Some(mask) = mask {
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= mask[i % 4];
+        }
+    }
+    let frame = RawFrame {
+        fin: b0 & 0x80 != 0,
+        opcode: b0 & 0x0F,
+        payload,
+    };
+    Some((frame, end))
+}
+
+impl RawPeer {
+    /// Reads one whole frame before `deadline`. A partial frame stays
+    /// buffered for the next call.
+    pub fn next_frame(&mut self, deadline: Instant) -> RawStep {
+        loop {
+            if let Some((frame, used)) = parse_client_frame(&self.buf) {
+                self.buf.drain(..used);
+                return RawStep::Frame(frame);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return RawStep::TimedOut;
+            }
+            let _ = self.tcp.set_read_timeout(Some(left));
+            let mut chunk = [0u8; 16 * 1024];
+            match self.tcp.read(&mut chunk) {
+                Ok(0) => return RawStep::Gone,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    return RawStep::TimedOut
+                }
+                Err(_) => return RawStep::Gone,
+            }
+        }
+    }
+
+    /// Reads frames until `deadline`, the client's close frame or the end of
+    /// the link, journalling messages, pings and the close. Pings are
+    /// answered only if `answer_pings`; the client's close is never answered.
+    /// Returns how the loop ended.
+    pub fn serve(&mut self, answer_pings: bool, deadline: Instant) -> RawStep {
+        self.serve_until(answer_pings, deadline, |_| false)
+    }
+
+    /// Like [`RawPeer::serve`], and also returns (with the frame) once a text
+    /// message satisfies `stop`.
+    pub fn serve_until(
+        &mut self,
+        answer_pings: bool,
+        deadline: Instant,
+        mut stop: impl FnMut(&str) -> bool,
+    ) -> RawStep {
+        loop {
+            let frame = match self.next_frame(deadline) {
+                RawStep::Frame(frame) => frame,
+                other => return other,
+            };
+            match frame.opcode {
+                0x1 | 0x2 | 0x0 => {
+                    let mut whole = match (frame.opcode, self.fragments.take()) {
+                        (0x0, Some(mut started)) => {
+                            started.extend_from_slice(&frame.payload);
+                            started
+                        }
+                        _ => frame.payload.clone(),
+                    };
+                    if !frame.fin {
+                        self.fragments = Some(core::mem::take(&mut whole));
+                        continue;
+                    }
+                    let text = String::from_utf8(whole).unwrap_or_else(|e| format!("binary:{}", e.as_bytes().len()));
+                    let stop_here = stop(&text);
+                    if !self.quiet {
+                        self.journal.push(Seen::Message { conn: self.conn, text });
+                    }
+                    if stop_here {
+                        return RawStep::Frame(frame);
+                    }
+                }
+                0x8 => {
+                    let code =
+                        (frame.payload.len() >= 2).then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
+                    self.journal.push(Seen::Closed { conn: self.conn, code });
+                    if self.answer_close && !self.close_sent {
+                        self.close_sent = true;
+                        let _ = self.write_raw(&server_frame(true, 0x8, &frame.payload));
+                    }
+                    return RawStep::Frame(frame);
+                }
+                0x9 => {
+                    if !self.quiet {
+                        self.journal.push(Seen::Ping {
+                            conn: self.conn,
+                            at: Instant::now(),
+                        });
+                    }
+                    if answer_pings && self.write_raw(&server_frame(true, 0xA, &frame.payload)).is_err() {
+                        return RawStep::Gone;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes bytes as they are.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.tcp.write_all(bytes)
+    }
+
+    /// Sends a text message in one frame.
+    pub fn send_text(&mut self, text: &str) -> bool {
+        self.write_raw(&server_frame(true, 0x1, text.as_bytes())).is_ok()
+    }
+
+    /// Sends a close frame with `code`.
+    pub fn send_close(&mut self, code: u16) -> bool {
+        self.close_sent = true;
+        self.write_raw(&server_frame(true, 0x8, &code.to_be_bytes())).is_ok()
+    }
+
+    /// Sends a close frame with `code`, then reads (journalling what the
+    /// client had already sent) until its reply or the end of the link.
+    pub fn close_with(&mut self, code: u16) {
+        if self.send_close(code) {
+            let _ = self.serve(true, Instant::now() + PATIENCE);
+        }
+    }
+
+    /// Bytes the client sent that nobody has read yet (up to 64 KiB).
+    pub fn pending(&self) -> usize {
+        let _ = self.tcp.set_nonblocking(true);
+        let mut probe = vec![0u8; 64 * 1024];
+        let n = self.tcp.peek(&mut probe).unwrap_or(0);
+        let _ = self.tcp.set_nonblocking(false);
+        n + self.buf.len()
+    }
+
+    /// Waits until the client has sent bytes nobody read (a ping, say), or
+    /// `timeout` passes; returns whether there are some.
+    pub fn wait_pending(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut probe = [0u8; 1];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = self.tcp.set_read_timeout(Some(left));
+            match self.tcp.peek(&mut probe) {
+                Ok(n) if n > 0 => return true,
+                Ok(_) => return false,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return false,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Sends FIN (no close frame) and keeps reading, journalling what the
+    /// client had sent, until it hangs up.
+    pub fn fin_then_drain(mut self) {
+        let _ = self.tcp.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + PATIENCE;
+        while let RawStep::Frame(_) = self.serve(false, deadline) {}
+    }
+
+    /// Drops the connection with bytes unread, so the kernel answers with a
+    /// reset (RST) instead of a FIN. Every other handle on the socket goes
+    /// first, or the socket would stay open.
+    pub fn reset(self) {
+        drop(unregister(&self.open, self.conn));
+        drop(self.tcp);
+    }
+}
+
 /// What one read on a peer gave.
 #[derive(Debug)]
 pub enum Step {
@@ -572,6 +877,10 @@ impl Peer {
                 Step::Closed
             }
             Ok(Message::Ping(_)) => {
+                self.journal.push(Seen::Ping {
+                    conn: self.conn,
+                    at: Instant::now(),
+                });
                 // Sends the pong now rather than on the next read.
                 let _ = self.ws.flush();
                 Step::Control
@@ -628,6 +937,12 @@ impl Peer {
         let _ = self.ws.close(Some(frame));
         let deadline = Instant::now() + PATIENCE;
         while let Step::Data(_) | Step::Control = self.step(deadline) {}
+    }
+
+    /// Ends TCP in both directions without a close frame (and, over TLS,
+    /// without close_notify).
+    pub fn drop_tcp(self) {
+        let _ = self.tcp.shutdown(Shutdown::Both);
     }
 
     /// Stops speaking WebSocket: reads and discards raw bytes (never
@@ -808,10 +1123,27 @@ impl TestCa {
     /// A server configuration with a certificate for `names` (DNS names or
     /// IP addresses) signed by this CA.
     pub fn server_config(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
+        self.server_config_with(names, |_| {})
+    }
+
+    /// Like [`TestCa::server_config`], with a certificate that expired in 2001.
+    pub fn expired_server_config(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
+        self.server_config_with(names, |params| {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        })
+    }
+
+    fn server_config_with(
+        &self,
+        names: &[&str],
+        adjust: impl FnOnce(&mut rcgen::CertificateParams),
+    ) -> Arc<rustls::ServerConfig> {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params =
             rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
+        adjust(&mut params);
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
@@ -850,4 +1182,42 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+// ---------------------------------------------------------------- HTTP dates
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs_f64()
+}
+
+/// `unix_secs` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date(unix_secs: u64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_secs / 86_400;
+    let secs = unix_secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
