@@ -43,7 +43,8 @@ impl SharedOutbox {
         let count = subscriptions.len() as u64;
         SharedOutbox {
             outbox: Mutex::new(Outbox {
-                queue: VecDeque::with_capacity(capacity.min(1_024)),
+                // Grows with use: an idle client should not pay for its capacity.
+                queue: VecDeque::new(),
                 capacity,
                 subscriptions: subscriptions
                     .into_iter()

@@ -290,6 +290,9 @@ impl Session {
     /// at most `timeout` (`None`: until something arrives). Returns `None`
     /// on timeout and once finished.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Option<Incoming> {
+        if let Some(item) = self.ready.pop_front() {
+            return Some(item);
+        }
         let until = timeout.map(|t| StdInstant::now() + t);
         self.drive(true, until)
     }
@@ -431,6 +434,9 @@ impl Session {
                             Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
                                 self.needs_flush = true
                             }
+                            // The buffer is full of data the peer has not taken:
+                            // no ping now; the pong deadline still runs.
+                            Err(tungstenite::Error::WriteBufferFull(_)) => self.needs_flush = true,
                             Err(e) => self.lost(TransportError::from_websocket(e, 0)),
                         }
                     }
@@ -495,6 +501,8 @@ impl Session {
     fn write_pending(&mut self) {
         let draining_allowed = !matches!(self.closing, Closing::Handshake { .. });
         let mut written = 0;
+        // The link's buffer was just written out to make room.
+        let mut room_made = false;
         while draining_allowed && self.writable && written < BATCH {
             let (message, replayable) = if let Some(m) = self.replay.pop_front() {
                 (m, false)
@@ -517,21 +525,47 @@ impl Session {
             }
             self.needs_flush = true;
             match link.write(message) {
-                Ok(()) => {}
+                Ok(()) => room_made = false,
                 Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     // Buffered inside the link; it goes out with the flush.
                     self.writable = false;
                 }
+                Err(tungstenite::Error::WriteBufferFull(back)) if room_made => {
+                    // The buffer is empty and this message still does not fit:
+                    // alone it is over `max_write_buffer_size`. It never would,
+                    // and would hold the queue for ever; let the buffer take this
+                    // one message (its bytes are in memory already).
+                    room_made = false;
+                    let limit = link.get_config().max_write_buffer_size;
+                    let needed = back.len().max(link.get_config().write_buffer_size) + 1;
+                    link.set_config(|c| c.max_write_buffer_size = needed);
+                    let result = link.write(*back);
+                    link.set_config(|c| c.max_write_buffer_size = limit);
+                    match result {
+                        Ok(()) => {}
+                        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            self.writable = false
+                        }
+                        Err(e) => return self.lost(TransportError::from_websocket(e, 0)),
+                    }
+                }
                 Err(tungstenite::Error::WriteBufferFull(back)) => {
-                    // Full because the socket stopped taking bytes: wait for it.
-                    self.writable = false;
+                    // Back in front, as the caller's message rather than
+                    // tungstenite's frame of it (`close` may hand it back).
                     if replayable {
-                        self.unflushed.pop();
-                        self.shared.outbox.lock().requeue_front(std::vec![*back]);
+                        let original = self.unflushed.pop().unwrap_or(*back);
+                        self.shared.outbox.lock().requeue_front(std::vec![original]);
                     } else {
                         self.replay.push_front(*back);
                     }
-                    break;
+                    // Make room: the socket takes the buffer (go round again)
+                    // or says WouldBlock, and its next writable edge wakes us.
+                    // Without a write that blocks, no such edge would come.
+                    self.flush();
+                    if !self.writable {
+                        break;
+                    }
+                    room_made = true;
                 }
                 Err(e) => return self.lost(TransportError::from_websocket(e, 0)),
             }

@@ -1,0 +1,84 @@
+//! The core alone, the way a `no_std` gateway uses it: no threads, no heap,
+//! no clock of its own. The firmware's main loop hands the supervisor the time
+//! in milliseconds from its tick counter, does the actions with its own
+//! network stack, and sleeps until the next deadline.
+//!
+//! Here the "network stack" is a simulation in virtual time: the modem is
+//! down for the first 20 s, then the link holds for a minute and drops.
+//!
+//! ```text
+//! cargo run --example gateway_core
+//! ```
+
+use wstether::{Action, Cause, Config, Event, Failure, Inbound, Instant, Supervisor};
+
+/// What the gateway's own network stack reports.
+fn try_connect(now: Instant) -> Result<(), Failure> {
+    if now < Instant::from_secs(20) {
+        Err(Failure::transient(Cause::Refused))
+    } else {
+        Ok(())
+    }
+}
+
+fn main() {
+    let mut sup = Supervisor::new(Config::default(), 0x5EED).expect("the defaults are valid");
+    let mut now = Instant::ZERO; // the firmware's tick counter
+    let link_drops_at = Instant::from_secs(80);
+    let mut connected = false;
+    sup.start(now);
+    while now < Instant::from_secs(120) {
+        while let Some(action) = sup.poll_action() {
+            match action {
+                Action::Connect { endpoint, attempt } => {
+                    println!(
+                        "{:>8} ms  connect to endpoint {endpoint}, attempt {attempt}",
+                        now.as_millis()
+                    );
+                    match try_connect(now) {
+                        Ok(()) => {
+                            connected = true;
+                            sup.handle_connected(now)
+                        }
+                        Err(failure) => sup.handle_connect_failed(now, failure),
+                    }
+                }
+                Action::SendPing => {
+                    println!("{:>8} ms  ping", now.as_millis());
+                    // The server answers at once.
+                    sup.handle_inbound(now, Inbound::Control);
+                }
+                Action::Drop { .. } | Action::Close => connected = false,
+            }
+        }
+        while let Some(event) = sup.poll_event() {
+            if let Event::ReconnectScheduled { delay, .. } = event {
+                println!(
+                    "{:>8} ms  next attempt in {} ms",
+                    now.as_millis(),
+                    delay.delay.as_millis()
+                );
+            }
+        }
+        // Sleep until the next deadline or the next thing the simulated link does.
+        let deadline = sup.poll_timeout().map_or(Instant::MAX, |(t, _)| t);
+        if connected && link_drops_at > now && link_drops_at < deadline {
+            now = link_drops_at;
+            connected = false;
+            println!("{:>8} ms  link dropped", now.as_millis());
+            sup.handle_disconnected(now, Failure::transient(Cause::Abnormal));
+            continue;
+        }
+        now = deadline.min(Instant::from_secs(120));
+        sup.handle_timeout(now);
+    }
+    let snapshot = sup.snapshot(now);
+    println!(
+        "after {} s: {} attempts, {} connects, connected {} of {} s",
+        now.as_millis() / 1_000,
+        snapshot.stats.attempts,
+        snapshot.stats.connects,
+        snapshot.total_uptime.as_secs(),
+        snapshot.lifetime.as_secs(),
+    );
+}
