@@ -5,6 +5,8 @@
 //! Every test also checks that nothing is lost: each message `send` accepted
 //! reached the server, in order, or came back from `close()`.
 
+#![cfg(all(feature = "std", feature = "tls"))]
+
 mod support;
 
 use std::thread;
@@ -401,5 +403,64 @@ fn sequence_gaps_and_duplicates_across_a_reconnect_become_events() {
     });
     assert_eq!(events.count(|e| *e == Event::SequenceDuplicate { seq: 3 }), 1);
     assert_eq!(events.count(|e| *e == Event::SequenceGap { first: 4, last: 5 }), 1);
+    assert!(client.close().is_empty());
+}
+
+#[test]
+fn session_polled_with_a_zero_timeout_still_reads_and_writes_everything() {
+    let server = Server::start(|conn| {
+        let Some(mut peer) = conn.upgrade() else { return };
+        for i in 0..2_000 {
+            peer.write(format!("s{i}"));
+        }
+        peer.flush();
+        peer.serve();
+    });
+    let mut session = fast_builder(&server.url()).session().unwrap();
+    let sent = numbered("c", 2_000);
+    let mut next = 0;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    // A game-loop caller: never waits inside poll.
+    while (got.len() < 2_000 || server.journal().messages().len() < 2_000) && Instant::now() < deadline {
+        while next < sent.len() && session.send(sent[next].as_str()).is_ok() {
+            next += 1;
+        }
+        if let Some(Incoming::Message(message)) = session.poll(Some(std::time::Duration::ZERO)) {
+            got.push(message);
+        }
+    }
+    assert_eq!(texts(&got), numbered("s", 2_000));
+    assert_eq!(server.journal().texts(), sent);
+    assert!(session.into_undelivered().is_empty());
+}
+
+#[test]
+fn one_client_is_shared_by_a_receiving_and_a_sending_thread() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<wstether::client::Client>();
+    let server = Server::start(|conn| {
+        let Some(mut peer) = conn.upgrade() else { return };
+        // Echo until the client closes.
+        while let Some(message) = peer.next(PATIENCE) {
+            peer.send(message);
+        }
+    });
+    let client = std::sync::Arc::new(fast_builder(&server.url()).connect().unwrap());
+    let receiver = {
+        let client = std::sync::Arc::clone(&client);
+        thread::spawn(move || {
+            (0..50)
+                .map_while(|_| client.recv_timeout(PATIENCE).ok().flatten())
+                .collect::<Vec<_>>()
+        })
+    };
+    let sent = numbered("e", 50);
+    for m in &sent {
+        client.send(m.as_str()).unwrap();
+    }
+    let got = receiver.join().unwrap();
+    assert_eq!(texts(&got), sent);
+    let client = std::sync::Arc::into_inner(client).expect("the receiver thread is done");
     assert!(client.close().is_empty());
 }

@@ -1,9 +1,15 @@
-//! The thread client against servers and proxies that misbehave: refused
-//! and stalled opens, HTTP rejections, silent peers, blackholes, close codes,
-//! bad certificates — and `close()` in the middle of each.
+//! The thread client against servers and proxies that misbehave: refused,
+//! stalled and unresolvable opens, HTTP rejections and Retry-After, silent
+//! peers, blackholes, dropped pongs, idle feeds, close codes, resets and
+//! FINs mid-frame, TLS failures, a server that stops reading, oversized and
+//! trickled frames, a fleet after a restart — and `close()` in the middle.
+//! `RELIABILITY.md` maps the fault matrix to these tests.
 //!
 //! Every test also checks that nothing is lost: each message `send` accepted
 //! reached the server, in order, or came back from `close()`.
+
+// The thread client, its transport and TLS; the core alone has none of them.
+#![cfg(all(feature = "std", feature = "tls"))]
 
 mod support;
 
@@ -562,12 +568,11 @@ fn assert_nothing_lost(got: &[(usize, String)], subs: &[&str], sent: &[String]) 
     let mut links: Vec<usize> = got.iter().map(|(conn, _)| *conn).collect();
     links.dedup();
     for link in &links {
-        let on_link: Vec<&str> = got
-            .iter()
-            .filter(|(c, _)| c == link)
-            .map(|(_, t)| t.as_str())
-            .collect();
-        assert!(on_link.starts_with(subs), "link {link} does not start with {subs:?}: {on_link:?}");
+        let on_link: Vec<&str> = got.iter().filter(|(c, _)| c == link).map(|(_, t)| t.as_str()).collect();
+        assert!(
+            on_link.starts_with(subs),
+            "link {link} does not start with {subs:?}: {on_link:?}"
+        );
         for sub in subs {
             assert_eq!(
                 on_link.iter().filter(|t| *t == sub).count(),
@@ -625,7 +630,11 @@ fn pings_answered_but_no_data_trip_the_idle_timeout_and_reconnect() {
     let after = idle.at - connected.at;
     assert!(after >= IDLE - ms(10), "idle timeout after {after:?}");
     assert_within(after, IDLE + ms(800), "the idle timeout");
-    events.expect(client.events(), "Disconnected(IdleTimeout)", disconnected_by(Cause::IdleTimeout));
+    events.expect(
+        client.events(),
+        "Disconnected(IdleTimeout)",
+        disconnected_by(Cause::IdleTimeout),
+    );
     // Pings went out and were answered all along: no heartbeat timeout.
     let pings = server
         .journal()
@@ -666,7 +675,11 @@ fn pings_answered_and_no_idle_timeout_keep_a_quiet_link_up() {
         let n = seen.iter().filter(|s| matches!(s, Seen::Ping { .. })).count();
         (n >= 10).then_some(n)
     });
-    assert!(pings.is_some(), "the client stopped pinging: {:#?}", server.journal().snapshot());
+    assert!(
+        pings.is_some(),
+        "the client stopped pinging: {:#?}",
+        server.journal().snapshot()
+    );
     client.send("still here").unwrap();
     server.journal().expect_messages(2);
     events.drain(client.events());
@@ -709,7 +722,9 @@ fn pongs_dropped_while_tcp_stays_up_trip_the_heartbeat_timeout() {
     server.journal().expect_messages(4);
     let marked = Instant::now();
     let mut events = Events::default();
-    events.expect(client.events(), "HeartbeatTimeout", |e| matches!(e, Event::HeartbeatTimeout));
+    events.expect(client.events(), "HeartbeatTimeout", |e| {
+        matches!(e, Event::HeartbeatTimeout)
+    });
     assert_within(marked.elapsed(), PING + PONG + ms(800), "detection");
     events.expect(
         client.events(),
@@ -821,11 +836,7 @@ fn http_429_and_503_with_retry_after_as_an_http_date_wait_until_that_date() {
             second >= retry_at - 0.01,
             "retried at {second}, before the date {retry_at} (first attempt at {first})"
         );
-        assert_within(
-            Duration::from_secs_f64(second - first),
-            ms(2_400 + 1_000),
-            "the retry",
-        );
+        assert_within(Duration::from_secs_f64(second - first), ms(2_400 + 1_000), "the retry");
     }
 }
 
@@ -836,7 +847,6 @@ fn http_429_and_503_with_an_absurd_retry_after_are_clamped_to_max_retry_after() 
         retry_after_spread_permille: 200,
         ..fast_backoff()
     };
-    let mut delays = Vec::new();
     for (status, line) in [
         (429, "HTTP/1.1 429 Too Many Requests"),
         (503, "HTTP/1.1 503 Service Unavailable"),
@@ -852,7 +862,6 @@ fn http_429_and_503_with_an_absurd_retry_after_are_clamped_to_max_retry_after() 
         let waited = Duration::from_secs_f64(second - first);
         assert!(waited >= ms(990), "retried after {waited:?}");
         assert_within(waited, ms(1_200 + 1_000), "the retry");
-        delays.push(delay.delay);
     }
 }
 
@@ -955,7 +964,10 @@ fn server_close_4xxx_reconnects_by_default_and_stops_with_an_override() {
     expect_finished(&client);
     events.drain(client.events());
     assert_eq!(events.count(is_scheduled), 0);
-    assert!(matches!(client.send("late"), Err(wstether::client::SendError::Closed(_))));
+    assert!(matches!(
+        client.send("late"),
+        Err(wstether::client::SendError::Closed(_))
+    ));
     assert!(client.close().is_empty());
     assert_eq!(server.journal().accepts(), 1);
     server.journal().expect_ended(0, PATIENCE);
@@ -1180,7 +1192,11 @@ fn tls_eof_without_close_notify_mid_session_is_an_abnormal_disconnect() {
     let mut sent = Vec::new();
     send_all(&client, &mut sent, &["a", "marker"]);
     let mut events = Events::default();
-    let lost = events.expect(client.events(), "Disconnected(Abnormal)", disconnected_by(Cause::Abnormal));
+    let lost = events.expect(
+        client.events(),
+        "Disconnected(Abnormal)",
+        disconnected_by(Cause::Abnormal),
+    );
     let detail = lost.detail.unwrap_or_default();
     assert!(!detail.is_empty());
     send_all(&client, &mut sent, &["q0"]);
@@ -1287,7 +1303,11 @@ fn stop_reading(size: usize, ping_interval: Option<Duration>) {
     let deadline = Instant::now() + PATIENCE;
     let mut i = 0usize;
     while full_since.is_none_or(|t| t.elapsed() < ms(300)) {
-        assert!(Instant::now() < deadline, "the queue never stayed full; {} accepted", accepted.len());
+        assert!(
+            Instant::now() < deadline,
+            "the queue never stayed full; {} accepted",
+            accepted.len()
+        );
         let text = format!("m{i} {padding}");
         match client.send(text.as_str()) {
             Ok(()) => {
@@ -1440,6 +1460,24 @@ fn link_killed_while_a_large_message_is_written_hands_it_back_whole_on_close() {
     large_message_cut_off(true);
 }
 
+#[test]
+fn message_larger_than_the_write_buffer_goes_out_whole_and_does_not_block_the_queue() {
+    const WRITE_BUFFER: usize = 64 << 10;
+    let server = Server::start(record);
+    let limits = Limits {
+        max_write_buffer_size: WRITE_BUFFER,
+        ..Limits::default()
+    };
+    let client = fast_builder(&server.url()).limits(limits).connect().unwrap();
+    let large = format!("L{}", "x".repeat(4 * WRITE_BUFFER));
+    let mut sent = Vec::new();
+    send_all(&client, &mut sent, &["before", large.as_str(), "after"]);
+    let got = server.journal().expect_messages(3);
+    assert!(got[1].1 == large, "the large message, whole");
+    assert_eq!((got[0].1.as_str(), got[2].1.as_str()), ("before", "after"));
+    assert!(client.close().is_empty());
+}
+
 // ---------------------------------------------------------------- size limits
 
 const LIMIT: usize = 64 << 10;
@@ -1454,8 +1492,8 @@ fn tight_limits() -> Limits {
 
 /// Each of the first `bad.len()` links sends its good messages, then its bad
 /// bytes; the link after them sends "fresh". The client must get every good
-/// message, lose each bad link with a size or protocol error, reconnect, and
-/// deliver what it queued.
+/// message, lose each bad link with a size error, reconnect, and deliver what
+/// it queued.
 fn oversized(links: Vec<(Vec<Vec<u8>>, Vec<u8>)>, expected_good: Vec<usize>) {
     let links = Arc::new(links);
     let n_bad = links.len();
@@ -1492,7 +1530,7 @@ fn oversized(links: Vec<(Vec<Vec<u8>>, Vec<u8>)>, expected_good: Vec<usize>) {
             unreachable!()
         };
         assert!(
-            matches!(failure.cause, Cause::TooLarge | Cause::Protocol) && !failure.is_permanent(),
+            failure == wstether::Failure::transient(Cause::TooLarge),
             "{failure:?}: {:?}",
             lost.detail
         );
@@ -1510,7 +1548,11 @@ fn oversized(links: Vec<(Vec<Vec<u8>>, Vec<u8>)>, expected_good: Vec<usize>) {
             .unwrap()
             .unwrap_or_else(|| panic!("only {got:?}"));
         let text = message.to_text().unwrap();
-        got.push(if text.len() > 20 { format!("{}:{}", &text[..1], text.len()) } else { text.to_string() });
+        got.push(if text.len() > 20 {
+            format!("{}:{}", &text[..1], text.len())
+        } else {
+            text.to_string()
+        });
     }
     let sizes: Vec<usize> = got[..got.len() - 1]
         .iter()
@@ -1629,7 +1671,11 @@ fn message_trickled_past_the_idle_timeout_is_dropped_whole_not_hung() {
         .unwrap();
     let mut events = Events::default();
     events.expect(client.events(), "IdleTimeout", |e| matches!(e, Event::IdleTimeout));
-    events.expect(client.events(), "Disconnected(IdleTimeout)", disconnected_by(Cause::IdleTimeout));
+    events.expect(
+        client.events(),
+        "Disconnected(IdleTimeout)",
+        disconnected_by(Cause::IdleTimeout),
+    );
     client.send("q0").unwrap();
     // The next message is the next link's: nothing of the trickled one.
     let message = client.recv_timeout(PATIENCE).unwrap().expect("a message");
@@ -1646,7 +1692,7 @@ fn two_hundred_clients_spread_their_first_reconnects_after_a_server_restart() {
     const CLIENTS: usize = 200;
     let mut server = Server::start(record);
     // The default schedule, seeded from entropy as in production: the first
-    // delay is U(0, 1 s).
+    // delay is U(0, initial) with `Full` jitter.
     let clients: Vec<Client> = (0..CLIENTS)
         .map(|_| {
             Client::builder(server.url())
@@ -1668,7 +1714,10 @@ fn two_hundred_clients_spread_their_first_reconnects_after_a_server_restart() {
     let stopped = Instant::now();
     server.restart();
     let at = server.journal().expect_accepts(2 * CLIENTS);
-    let mut after: Vec<Duration> = at[CLIENTS..].iter().map(|t| t.saturating_duration_since(stopped)).collect();
+    let mut after: Vec<Duration> = at[CLIENTS..]
+        .iter()
+        .map(|t| t.saturating_duration_since(stopped))
+        .collect();
     after.sort();
     let mut buckets = [0usize; 100];
     for t in &after {
@@ -1677,7 +1726,10 @@ fn two_hundred_clients_spread_their_first_reconnects_after_a_server_restart() {
     let busiest = *buckets.iter().max().unwrap();
     let span = *after.last().unwrap() - after[0];
     eprintln!("reconnects per 100 ms after the restart: {:?}", &buckets[..20]);
-    assert!(busiest <= CLIENTS / 2, "{busiest} reconnects in one 100 ms: {buckets:?}");
+    assert!(
+        busiest <= CLIENTS / 2,
+        "{busiest} reconnects in one 100 ms: {buckets:?}"
+    );
     assert!(span >= ms(500), "all reconnects within {span:?}");
 
     let started = Instant::now();
@@ -1687,20 +1739,82 @@ fn two_hundred_clients_spread_their_first_reconnects_after_a_server_restart() {
     assert_within(started.elapsed(), Duration::from_secs(10), "closing 200 clients");
 }
 
+// ---------------------------------------------------------------- subscriptions
+
 #[test]
-fn message_larger_than_the_write_buffer_goes_out_whole_and_does_not_block_the_queue() {
-    const WRITE_BUFFER: usize = 64 << 10;
-    let server = Server::start(record);
-    let limits = Limits {
-        max_write_buffer_size: WRITE_BUFFER,
-        ..Limits::default()
+fn subscriptions_changed_while_down_are_replayed_exactly_once_across_five_flaps() {
+    // Each link is closed (1001) by the server right after a `flap` marker.
+    let server = Server::start(|conn| {
+        let Some(mut peer) = conn.upgrade() else { return };
+        if peer.serve_until(|text| text.starts_with("flap")) {
+            peer.close_with(1001);
+        }
+    });
+    // A fixed 300 ms between links: room to change subscriptions while down.
+    let backoff = BackoffConfig {
+        initial: ms(300),
+        cap: ms(300),
+        ..fast_backoff()
     };
-    let client = fast_builder(&server.url()).limits(limits).connect().unwrap();
-    let large = format!("L{}", "x".repeat(4 * WRITE_BUFFER));
+    let client = fast_builder(&server.url())
+        .backoff(backoff)
+        .subscribe("A")
+        .connect()
+        .unwrap();
+    let mut events = Events::default();
+    events.expect(client.events(), "Connected", is_connected);
+    let b = client.subscribe("B");
+    let mut c = None;
+    // What each link must start with.
+    let mut expected_subs: Vec<Vec<&str>> = vec![vec!["A", "B"]];
     let mut sent = Vec::new();
-    send_all(&client, &mut sent, &["before", large.as_str(), "after"]);
-    let got = server.journal().expect_messages(3);
-    assert!(got[1].1 == large, "the large message, whole");
-    assert_eq!((got[0].1.as_str(), got[2].1.as_str()), ("before", "after"));
+    const FLAPS: usize = 5;
+    for flap in 0..FLAPS {
+        let q = format!("q{flap}");
+        let marker = format!("flap{flap}");
+        send_all(&client, &mut sent, &[q.as_str(), marker.as_str()]);
+        events.expect(
+            client.events(),
+            "Disconnected(1001)",
+            disconnected_by(Cause::Close(1001)),
+        );
+        events.expect(client.events(), "ReconnectScheduled", is_scheduled);
+        // Down: change the subscriptions before the next link replays them.
+        let subs = match flap {
+            0 => {
+                assert_eq!(client.unsubscribe(b), Some(tungstenite::Message::from("B")));
+                c = Some(client.subscribe("C"));
+                vec!["A", "C"]
+            }
+            2 => {
+                let c = c.expect("subscribed on the first flap");
+                assert_eq!(client.unsubscribe(c), Some(tungstenite::Message::from("C")));
+                vec!["A"]
+            }
+            _ => expected_subs.last().unwrap().clone(),
+        };
+        expected_subs.push(subs);
+        let queued = format!("down{flap}");
+        send_all(&client, &mut sent, &[queued.as_str()]);
+        events.expect(client.events(), "Connected again", is_connected);
+    }
+    let total: usize = expected_subs.iter().map(Vec::len).sum::<usize>() + sent.len();
+    let got = server.journal().expect_messages(total);
     assert!(client.close().is_empty());
+    for (link, subs) in expected_subs.iter().enumerate() {
+        let on_link: Vec<&str> = got
+            .iter()
+            .filter(|(conn, _)| *conn == link)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        assert!(
+            on_link.starts_with(subs),
+            "link {link}: {on_link:?}, expected {subs:?} first"
+        );
+        let all_subs = on_link.iter().filter(|t| t.len() == 1).count();
+        assert_eq!(all_subs, subs.len(), "link {link}: {on_link:?}");
+    }
+    let queued: Vec<String> = got.iter().map(|(_, t)| t.clone()).filter(|t| t.len() > 1).collect();
+    assert_same(&queued, &sent);
+    assert_eq!(server.journal().messages().len(), total, "nothing twice");
 }

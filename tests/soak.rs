@@ -10,6 +10,9 @@
 //!
 //! Linux only (it reads `/proc/self`); elsewhere both tests skip.
 
+// The thread client, its transport and TLS; the core alone has none of them.
+#![cfg(all(feature = "std", feature = "tls"))]
+
 mod support;
 
 use std::fs;
@@ -49,6 +52,7 @@ fn refused_endpoint_backs_off_with_growing_jittered_delays_and_no_busy_loop() {
     let addr = Server::reserve();
     let backoff = BackoffConfig {
         initial: ms(20),
+        multiplier_permille: 2_000,
         cap: ms(640),
         jitter: Jitter::Equal,
         cap_jitter: None,

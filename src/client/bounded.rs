@@ -64,6 +64,21 @@ impl<T> Bounded<T> {
         from.is_empty()
     }
 
+    /// Pushes one item unless the queue is full; hands it back otherwise.
+    pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
+        let mut state = self.lock();
+        if state.items.len() >= self.capacity {
+            return Err(item);
+        }
+        let was_empty = state.items.is_empty();
+        state.items.push_back(item);
+        drop(state);
+        if was_empty {
+            self.available.notify_all();
+        }
+        Ok(())
+    }
+
     /// No more items: waiting readers get what is left, then `Closed`.
     pub(crate) fn close(&self) {
         self.lock().closed = true;

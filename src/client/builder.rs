@@ -64,7 +64,7 @@ impl ClientBuilder {
             close_codes: CloseCodeTable::default(),
             queue_capacity: 1_024,
             inbound_capacity: 1_024,
-            event_capacity: 64,
+            event_capacity: 256,
             close_timeout: Duration::from_secs(5),
             seed: None,
             subscriptions: Vec::new(),
@@ -147,7 +147,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Event channel capacity (default 64, allocated up front); events beyond it are dropped
+    /// Event queue capacity (default 256); events beyond it are dropped
     /// and counted, so a caller who ignores events loses nothing else.
     pub fn event_capacity(mut self, capacity: usize) -> ClientBuilder {
         self.event_capacity = capacity;

@@ -9,6 +9,7 @@
 mod bounded;
 mod builder;
 mod error;
+mod events;
 mod outbox;
 mod sequence_check;
 mod session;
@@ -16,7 +17,7 @@ mod session;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Instant as StdInstant;
@@ -27,6 +28,7 @@ use tungstenite::Message;
 use bounded::{Bounded, Take};
 pub use builder::ClientBuilder;
 pub use error::{BuildError, Finished, SendError};
+pub use events::Events;
 pub use outbox::SubscriptionId;
 use session::Shared;
 pub use session::{ClientEvent, Incoming, Session};
@@ -43,9 +45,11 @@ use crate::stats::Snapshot;
 pub struct Client {
     shared: Arc<Shared>,
     inbound: Arc<Bounded<Message>>,
-    events: Receiver<ClientEvent>,
+    events: Events,
     thread: Option<JoinHandle<()>>,
-    done: Receiver<()>,
+    /// Told when the I/O thread has finished; behind a lock only so that the
+    /// client can be shared between threads.
+    done: Mutex<Receiver<()>>,
     undelivered: Arc<Mutex<Vec<Message>>>,
     close_timeout: Duration,
 }
@@ -60,15 +64,18 @@ impl Client {
         let shared = Arc::clone(session.shared());
         let close_timeout = session.close_timeout();
         let inbound = Arc::new(Bounded::new(inbound_capacity));
-        let inbound_tx = ClosesOnDrop(Arc::clone(&inbound));
-        let (events_tx, events) = mpsc::sync_channel(event_capacity);
+        let events = Arc::new(Bounded::new(event_capacity));
+        let ends = Ends {
+            inbound: Arc::clone(&inbound),
+            events: Arc::clone(&events),
+        };
         let (done_tx, done) = mpsc::channel();
         let undelivered = Arc::new(Mutex::new(Vec::new()));
         let result_slot = Arc::clone(&undelivered);
         let thread = thread::Builder::new()
             .name("wstether-io".into())
             .spawn(move || {
-                let left = run(session, inbound_tx, events_tx);
+                let left = run(session, ends);
                 *result_slot.lock().unwrap_or_else(|p| p.into_inner()) = left;
                 let _ = done_tx.send(());
             })
@@ -76,9 +83,9 @@ impl Client {
         Ok(Client {
             shared,
             inbound,
-            events,
+            events: Events::new(events),
             thread: Some(thread),
-            done,
+            done: Mutex::new(done),
             undelivered,
             close_timeout,
         })
@@ -137,7 +144,7 @@ impl Client {
     }
 
     /// Connection events: attempts, links, delays, timeouts, the end.
-    pub fn events(&self) -> &Receiver<ClientEvent> {
+    pub fn events(&self) -> &Events {
         &self.events
     }
 
@@ -160,6 +167,7 @@ impl Client {
     /// Closes cleanly: writes what is queued, sends a close frame and waits
     /// for the server's — all within the close timeout — then stops the
     /// thread. Returns every accepted message never written to a socket.
+    /// Events of the close itself go with the client; a [`Session`] shows them.
     pub fn close(mut self) -> Vec<Message> {
         self.shutdown()
     }
@@ -172,7 +180,8 @@ impl Client {
         // Past the close timeout the thread can only be inside a TCP connect,
         // which its own deadline ends; allow for it but never hang.
         let bound = self.close_timeout + Duration::from_secs(1);
-        match self.done.recv_timeout(bound) {
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner()).recv_timeout(bound);
+        match done {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
                 let _ = thread.join();
                 core::mem::take(&mut *self.undelivered.lock().unwrap_or_else(|p| p.into_inner()))
@@ -209,30 +218,35 @@ impl Drop for Client {
     }
 }
 
-/// Closes the inbound queue when the I/O thread ends, even by a panic, so
-/// a caller blocked in `recv` learns that nothing more will come.
-struct ClosesOnDrop(Arc<Bounded<Message>>);
+/// The I/O thread's ends of the caller's queues. Dropping them — when the
+/// thread ends, even by a panic — closes both, so a caller blocked in `recv`
+/// learns that nothing more will come.
+struct Ends {
+    inbound: Arc<Bounded<Message>>,
+    events: Arc<Bounded<ClientEvent>>,
+}
 
-impl Drop for ClosesOnDrop {
+impl Drop for Ends {
     fn drop(&mut self) {
-        self.0.close();
+        self.inbound.close();
+        self.events.close();
     }
 }
 
 /// The I/O thread: drives the session, hands messages over a read pass at a
 /// time, and stops reading while the caller is behind.
-fn run(mut session: Session, inbound: ClosesOnDrop, events: SyncSender<ClientEvent>) -> Vec<Message> {
+fn run(mut session: Session, ends: Ends) -> Vec<Message> {
     let shared = Arc::clone(session.shared());
     let mut held: VecDeque<Message> = VecDeque::new();
     let mut events_dropped = 0u64;
     loop {
-        let mut paused = !inbound.0.push_from(&mut held);
+        let mut paused = !ends.inbound.push_from(&mut held);
         shared.inbound_paused.store(paused, Ordering::SeqCst);
         if paused {
             // A `recv` between the failed hand-over and the flag saw no pause
             // and woke no one; try once more now that any later one will wake
             // us, or the thread could sleep with room in the queue.
-            paused = !inbound.0.push_from(&mut held);
+            paused = !ends.inbound.push_from(&mut held);
             shared.inbound_paused.store(paused, Ordering::SeqCst);
         }
         let first = session.drive(!paused, None);
@@ -241,7 +255,7 @@ fn run(mut session: Session, inbound: ClosesOnDrop, events: SyncSender<ClientEve
             match item {
                 Incoming::Message(message) => held.push_back(message),
                 // A caller who ignores events must not stall the link.
-                Incoming::Event(event) => events_dropped += u64::from(events.try_send(event).is_err()),
+                Incoming::Event(event) => events_dropped += u64::from(ends.events.try_push(event).is_err()),
             }
         }
         if finished {
@@ -250,7 +264,7 @@ fn run(mut session: Session, inbound: ClosesOnDrop, events: SyncSender<ClientEve
     }
     // Hand over what the caller has room for; the rest of what arrived after
     // the close request is discarded with the link.
-    inbound.0.push_from(&mut held);
+    ends.inbound.push_from(&mut held);
     if events_dropped > 0 {
         log::debug!("{events_dropped} client events dropped: the event channel was full");
     }

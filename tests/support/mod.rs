@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -43,6 +43,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn fast_backoff() -> BackoffConfig {
     BackoffConfig {
         initial: ms(20),
+        multiplier_permille: 2_000,
         cap: ms(200),
         jitter: Jitter::None,
         cap_jitter: None,
@@ -72,7 +73,7 @@ impl Events {
     /// Takes events until one matches `pred` (returned) or `timeout` passes.
     pub fn wait(
         &mut self,
-        rx: &Receiver<ClientEvent>,
+        rx: &wstether::client::Events,
         timeout: Duration,
         mut pred: impl FnMut(&Event) -> bool,
     ) -> Option<ClientEvent> {
@@ -93,7 +94,12 @@ impl Events {
 
     /// Like [`Events::wait`], but a missing event fails the test with the
     /// events seen so far.
-    pub fn expect(&mut self, rx: &Receiver<ClientEvent>, what: &str, pred: impl FnMut(&Event) -> bool) -> ClientEvent {
+    pub fn expect(
+        &mut self,
+        rx: &wstether::client::Events,
+        what: &str,
+        pred: impl FnMut(&Event) -> bool,
+    ) -> ClientEvent {
         match self.wait(rx, PATIENCE, pred) {
             Some(event) => event,
             None => panic!("no {what} event within {PATIENCE:?}; saw {:#?}", self.events()),
@@ -101,7 +107,7 @@ impl Events {
     }
 
     /// Takes whatever is already waiting.
-    pub fn drain(&mut self, rx: &Receiver<ClientEvent>) {
+    pub fn drain(&mut self, rx: &wstether::client::Events) {
         while let Ok(event) = rx.try_recv() {
             self.seen.push(event);
         }
@@ -697,7 +703,7 @@ impl RawPeer {
                 other => return other,
             };
             match frame.opcode {
-                0x1 | 0x2 | 0x0 => {
+                0x0..=0x2 => {
                     let mut whole = match (frame.opcode, self.fragments.take()) {
                         (0x0, Some(mut started)) => {
                             started.extend_from_slice(&frame.payload);
@@ -780,21 +786,11 @@ impl RawPeer {
     /// Waits until the client has sent bytes nobody read (a ping, say), or
     /// `timeout` passes; returns whether there are some.
     pub fn wait_pending(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        // `peek` blocks until a byte is there, the peer hangs up or the
+        // timeout passes.
+        let _ = self.tcp.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
         let mut probe = [0u8; 1];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            let _ = self.tcp.set_read_timeout(Some(left));
-            match self.tcp.peek(&mut probe) {
-                Ok(n) if n > 0 => return true,
-                Ok(_) => return false,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return false,
-                Err(_) => return false,
-            }
-        }
+        matches!(self.tcp.peek(&mut probe), Ok(n) if n > 0)
     }
 
     /// Sends FIN (no close frame) and keeps reading, journalling what the
