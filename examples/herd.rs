@@ -625,7 +625,10 @@ fn schedule(initial_ms: u64, multiplier_permille: u32, cap_ms: u64, cap_jitter: 
 fn candidates() -> Vec<(&'static str, BackoffConfig)> {
     vec![
         ("default", BackoffConfig::default()),
-        ("proposed", schedule(1_500, 1_400, 12_250, Jitter::Symmetric(50))),
+        (
+            "first draft: ×2 to 11 s, ±18 % at cap",
+            schedule(1_000, 2_000, 11_000, Jitter::Symmetric(180)),
+        ),
         ("initial 1.6 s", schedule(1_600, 1_400, 12_250, Jitter::Symmetric(50))),
         ("±2.5 % at cap", schedule(1_500, 1_400, 12_250, Jitter::Symmetric(25))),
         ("±18 % at cap", schedule(1_500, 1_400, 12_250, Jitter::Symmetric(180))),

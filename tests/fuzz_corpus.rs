@@ -39,3 +39,9 @@ fn close_code_corpus() {
 fn redact_url_corpus() {
     replay("redact_url", parser_checks::redact_url);
 }
+
+#[cfg(feature = "std")]
+#[test]
+fn client_read_path_corpus() {
+    replay("client_read_path", parser_checks::client_read_path);
+}

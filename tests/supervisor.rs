@@ -613,3 +613,91 @@ fn virtual_time_soak_of_random_scripts() {
         "the soak must exercise reconnects: {connects} in {runs} runs"
     );
 }
+
+#[test]
+fn a_million_link_cycles_with_random_failures_keep_the_counters_consistent() {
+    let mut config = plain_config();
+    config.backoff.jitter = Jitter::Full;
+    config.backoff.stable_after = Duration::from_secs(10);
+    config.heartbeat = HeartbeatConfig {
+        ping_interval: Some(Duration::from_secs(5)),
+        pong_timeout: Duration::from_secs(2),
+        idle_timeout: None,
+    };
+    let mut rng = Rng::with_seed(1_000_000);
+    let mut sup = Supervisor::new(config, 1_000_000).unwrap();
+    let mut now = Instant::ZERO;
+    let (mut attempts, mut connects, mut connect_failures, mut links_ended, mut events) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    sup.start(now);
+    // A connect that an earlier drain already took (a retry due at once).
+    let mut connect_taken = false;
+    while attempts < 1_000_000 {
+        // Exactly one attempt is due now.
+        if !core::mem::take(&mut connect_taken) {
+            let action = sup.poll_action();
+            assert!(
+                matches!(action, Some(Action::Connect { .. })),
+                "{action:?} in {:?}",
+                sup.state()
+            );
+        }
+        assert_eq!(sup.state(), State::Connecting);
+        attempts += 1;
+        events += core::iter::from_fn(|| sup.poll_event()).count() as u64;
+        if rng.u8(0..10) < 3 {
+            sup.handle_connect_failed(now, Failure::transient(Cause::Refused));
+            connect_failures += 1;
+        } else {
+            sup.handle_connected(now);
+            connects += 1;
+            // The link lives a random while; now and then its pongs go missing.
+            let ends_at = now + Duration::from_millis(rng.u64(0..40_000));
+            let answers_pings = rng.u8(0..10) > 0;
+            while sup.state() == State::Connected {
+                match sup.poll_timeout() {
+                    Some((t, _)) if t <= ends_at => {
+                        now = t;
+                        sup.handle_timeout(now);
+                        while let Some(action) = sup.poll_action() {
+                            match action {
+                                Action::SendPing if answers_pings => sup.handle_inbound(now, Inbound::Control),
+                                // A missed pong dropped the link and a zero delay retried at once.
+                                Action::Connect { .. } => connect_taken = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {
+                        now = ends_at;
+                        sup.handle_disconnected(now, Failure::transient(Cause::Abnormal));
+                    }
+                }
+            }
+            links_ended += 1;
+        }
+        events += core::iter::from_fn(|| sup.poll_event()).count() as u64;
+        if connect_taken {
+            continue;
+        }
+        assert_eq!(sup.state(), State::Backoff);
+        let (retry_at, reason) = sup.poll_timeout().expect("a retry is scheduled");
+        assert_eq!(reason, TimerReason::Reconnect);
+        assert!(retry_at >= now);
+        now = retry_at;
+        sup.handle_timeout(now);
+    }
+    let stats = sup.stats();
+    // The last retry started an attempt the loop did not get to.
+    let started_after_the_loop = u64::from(sup.state() == State::Connecting);
+    assert_eq!(stats.attempts, attempts + started_after_the_loop);
+    assert_eq!(stats.connects, connects);
+    assert_eq!(stats.disconnects, links_ended);
+    assert_eq!(stats.failures_transient, connect_failures + links_ended);
+    assert_eq!(stats.delays(), connect_failures + links_ended);
+    assert_eq!(stats.events_dropped, 0);
+    assert!(stats.heartbeat_timeouts > 0 && stats.heartbeat_timeouts < links_ended);
+    assert!(events > 4 * attempts);
+    let snapshot = sup.snapshot(now);
+    assert!(snapshot.total_uptime <= snapshot.lifetime);
+}

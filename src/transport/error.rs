@@ -118,8 +118,9 @@ impl TransportError {
         }
     }
 
-    /// Maps a tungstenite error, pulling out HTTP statuses and I/O errors.
-    pub(crate) fn from_websocket(error: tungstenite::Error, now_unix_secs: u64) -> TransportError {
+    /// Maps a tungstenite error, pulling out HTTP statuses (with a
+    /// Retry-After dated against `now_unix_secs`) and I/O errors.
+    pub fn from_websocket(error: tungstenite::Error, now_unix_secs: u64) -> TransportError {
         match error {
             tungstenite::Error::Io(e) => TransportError::from_io(e),
             tungstenite::Error::Http(response) => {

@@ -80,7 +80,9 @@ impl Limits {
         }
     }
 
-    fn websocket_config(&self) -> WebSocketConfig {
+    /// These limits as tungstenite's configuration, for a `WebSocket` built
+    /// outside the client (a test or a fuzz target over raw bytes).
+    pub fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
             .write_buffer_size(self.write_buffer_size)

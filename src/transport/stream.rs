@@ -4,6 +4,7 @@
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
+#[cfg(feature = "tls")]
 use std::boxed::Box;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;

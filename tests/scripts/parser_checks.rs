@@ -49,3 +49,56 @@ pub fn redact_url(data: &[u8]) {
         }
     }
 }
+
+/// Any bytes as the server's side of an open link, read as the client reads
+/// them: every outcome is a message or an error that maps to a `Failure`,
+/// nothing panics, and no message exceeds the size limit.
+#[cfg(feature = "std")]
+pub fn client_read_path(data: &[u8]) {
+    use std::io::{self, Read, Write};
+    use wstether::transport::{Limits, TransportError};
+
+    /// The server's bytes in, the client's writes (pongs, close replies) discarded.
+    struct Wire<'a>(&'a [u8]);
+    impl Read for Wire<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            // Dribble small pieces so frame headers split across reads.
+            let n = buf.len().min(self.0.len()).min(1 + usize::from(self.0[0] % 7));
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    impl Write for Wire<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let limits = Limits {
+        max_message_size: 4_096,
+        max_frame_size: 4_096,
+        ..Limits::small()
+    };
+    let mut ws = tungstenite::WebSocket::from_raw_socket(
+        Wire(data),
+        tungstenite::protocol::Role::Client,
+        Some(limits.websocket_config()),
+    );
+    // Each read consumes at least one byte or ends the link; the bound is a guard.
+    for _ in 0..=data.len() {
+        match ws.read() {
+            Ok(message) => assert!(message.len() <= limits.max_message_size, "a message over the limit"),
+            Err(error) => {
+                let _ = TransportError::from_websocket(error, 0).failure(&CloseCodeTable::default());
+                break;
+            }
+        }
+    }
+}
