@@ -186,7 +186,7 @@ impl Connector {
 
         let tcp = connect_tcp(&host, port, deadline, cancel.as_deref())?;
         let _ = tcp.set_nodelay(true);
-        let socket = Socket::new(tcp, deadline, cancel);
+        let socket = Socket::new(tcp, deadline, cancel, self.config.limits.read_buffer_size.max(1));
         let stream = if tls {
             self.wrap_tls(&host, socket)?
         } else {

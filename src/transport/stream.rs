@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
+use std::vec::Vec;
 
 /// How long one blocking socket call may wait before the deadline and the
 /// cancel flag are checked again: the bound on how late a cancel is noticed.
@@ -25,6 +26,14 @@ pub struct Socket {
     /// Bytes read so far: any inbound byte proves the link alive, even
     /// before a whole frame has arrived.
     received: u64,
+    /// Once open: bytes read from the socket but not yet asked for.
+    /// Tungstenite reads into what is left of its buffer, and while received
+    /// messages are still held by the caller that can be a few hundred bytes;
+    /// serving those small reads from here costs a copy instead of a system
+    /// call each. Allocated on the first read, `buffer_size` long.
+    read_ahead: Vec<u8>,
+    read_pos: usize,
+    buffer_size: usize,
 }
 
 #[derive(Debug)]
@@ -40,11 +49,54 @@ enum Phase {
 }
 
 impl Socket {
-    pub(crate) fn new(tcp: TcpStream, deadline: StdInstant, cancel: Option<Arc<AtomicBool>>) -> Socket {
+    pub(crate) fn new(
+        tcp: TcpStream,
+        deadline: StdInstant,
+        cancel: Option<Arc<AtomicBool>>,
+        buffer_size: usize,
+    ) -> Socket {
         Socket {
             phase: Phase::Opening { tcp, deadline, cancel },
             received: 0,
+            read_ahead: Vec::new(),
+            read_pos: 0,
+            buffer_size,
         }
+    }
+
+    /// A read once open: from the read-ahead if it holds anything, else
+    /// straight into `buf` when that is at least as large, else through a
+    /// refill of the read-ahead.
+    fn read_open(
+        tcp: &mut mio::net::TcpStream,
+        ahead: &mut Vec<u8>,
+        pos: &mut usize,
+        size: usize,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, usize)> {
+        if *pos < ahead.len() {
+            let n = buf.len().min(ahead.len() - *pos);
+            buf[..n].copy_from_slice(&ahead[*pos..*pos + n]);
+            *pos += n;
+            return Ok((n, 0));
+        }
+        if buf.len() >= size {
+            let n = tcp.read(buf)?;
+            return Ok((n, n));
+        }
+        ahead.resize(size, 0);
+        let filled = match tcp.read(ahead) {
+            Ok(n) => n,
+            Err(e) => {
+                ahead.clear();
+                return Err(e);
+            }
+        };
+        ahead.truncate(filled);
+        let n = buf.len().min(filled);
+        buf[..n].copy_from_slice(&ahead[..n]);
+        *pos = n;
+        Ok((n, filled))
     }
 
     /// Bytes read from the socket so far (wrapping).
@@ -119,6 +171,12 @@ impl<T: Read + Write> ReadWrite for T {}
 
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Phase::Open(tcp) = &mut self.phase {
+            let (n, from_socket) =
+                Socket::read_open(tcp, &mut self.read_ahead, &mut self.read_pos, self.buffer_size, buf)?;
+            self.received = self.received.wrapping_add(from_socket as u64);
+            return Ok(n);
+        }
         let n = self.bounded(|tcp| tcp.read(buf))?;
         self.received = self.received.wrapping_add(n as u64);
         Ok(n)
