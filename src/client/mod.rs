@@ -198,7 +198,10 @@ impl Client {
     fn taken(&self, take: Take<Message>) -> Result<Option<Message>, Finished> {
         match take {
             Take::Item(message) => {
-                if self.shared.inbound_paused.swap(false, Ordering::SeqCst) {
+                // A plain load first: the common case writes nothing the I/O
+                // thread would have to fetch back.
+                let paused = &self.shared.inbound_paused;
+                if paused.load(Ordering::SeqCst) && paused.swap(false, Ordering::SeqCst) {
                     let _ = self.shared.waker.wake();
                 }
                 Ok(Some(message))
