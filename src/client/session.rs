@@ -639,17 +639,7 @@ impl Session {
                             self.needs_flush = false;
                         }
                     }
-                    let error = match frame {
-                        Some(frame) => TransportError::Closed {
-                            code: Some(u16::from(frame.code)),
-                            reason: frame.reason.to_string(),
-                        },
-                        None => TransportError::Closed {
-                            code: None,
-                            reason: String::new(),
-                        },
-                    };
-                    return self.lost(error);
+                    return self.lost(TransportError::closed_by(frame.as_ref()));
                 }
                 Ok(Message::Pong(_) | Message::Frame(_)) => self.sup.handle_inbound(now, Inbound::Control),
                 Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => self.readable = false,
@@ -657,17 +647,8 @@ impl Session {
                     if matches!(self.closing, Closing::Handshake { .. }) {
                         return self.closed_cleanly();
                     }
-                    let error = match self.close_frame.take() {
-                        Some(Some(frame)) => TransportError::Closed {
-                            code: Some(u16::from(frame.code)),
-                            reason: frame.reason.to_string(),
-                        },
-                        _ => TransportError::Closed {
-                            code: None,
-                            reason: String::new(),
-                        },
-                    };
-                    return self.lost(error);
+                    let frame = self.close_frame.take().flatten();
+                    return self.lost(TransportError::closed_by(frame.as_ref()));
                 }
                 // Over TLS a server may drop TCP after the close handshake without
                 // close_notify: clean once our close frame is out, abnormal before.

@@ -5,7 +5,7 @@ use core::fmt;
 use core::time::Duration;
 use std::io;
 use std::path::PathBuf;
-use std::string::String;
+use std::string::{String, ToString};
 
 use crate::failure::{Cause, CloseCodeTable, Failure};
 use crate::retry_after::RetryAfter;
@@ -92,6 +92,15 @@ impl TransportError {
             TransportError::WebSocket(e) => websocket_failure(e),
             TransportError::Closed { code: Some(code), .. } => Failure::close(*code, close_codes),
             TransportError::Closed { code: None, .. } => Failure::transient(Cause::CloseWithoutCode),
+        }
+    }
+
+    /// The server closed the link with `frame` (`None`: a close frame
+    /// without a code, or none at all).
+    pub(crate) fn closed_by(frame: Option<&tungstenite::protocol::CloseFrame>) -> TransportError {
+        TransportError::Closed {
+            code: frame.map(|f| u16::from(f.code)),
+            reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
         }
     }
 
