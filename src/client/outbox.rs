@@ -142,8 +142,10 @@ impl Outbox {
         self.fresh_subscriptions.pop_front().map(|(_, m)| m)
     }
 
-    pub(crate) fn pop(&mut self) -> Option<Message> {
-        self.queue.pop_front()
+    /// Moves up to `max` queued messages, oldest first, to the back of `into`.
+    pub(crate) fn take_batch(&mut self, max: usize, into: &mut VecDeque<Message>) {
+        let n = max.min(self.queue.len());
+        into.extend(self.queue.drain(..n));
     }
 
     /// Puts messages that were in flight on a dead link back in front, in order.

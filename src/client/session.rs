@@ -151,6 +151,9 @@ pub struct Session {
     /// Messages handed to the link but not yet flushed to the socket: sent
     /// again after a reconnect if the link dies first.
     unflushed: Vec<Message>,
+    /// Queued messages taken from the outbox in one go, next to be written:
+    /// one lock per batch instead of one per message.
+    taken: VecDeque<Message>,
     needs_flush: bool,
     epoch: StdInstant,
     ready: VecDeque<Incoming>,
@@ -201,6 +204,7 @@ impl Session {
             writable: false,
             replay: VecDeque::new(),
             unflushed: Vec::new(),
+            taken: VecDeque::new(),
             needs_flush: false,
             epoch,
             ready: VecDeque::new(),
@@ -254,7 +258,7 @@ impl Session {
 
     /// Messages waiting in the outgoing queue.
     pub fn queued(&self) -> usize {
-        self.shared.outbox.lock().len()
+        self.shared.outbox.lock().len() + self.taken.len()
     }
 
     /// Whether the session has ended (closed, gave up or rejected) and has
@@ -420,7 +424,7 @@ impl Session {
         if matches!(self.closing, Closing::Handshake { .. }) {
             return self.needs_flush;
         }
-        self.needs_flush || !self.replay.is_empty() || !self.shared.outbox.lock().is_empty()
+        self.needs_flush || !self.replay.is_empty() || !self.taken.is_empty() || !self.shared.outbox.lock().is_empty()
     }
 
     fn perform_actions(&mut self) {
@@ -506,14 +510,20 @@ impl Session {
         while draining_allowed && self.writable && written < BATCH {
             let (message, replayable) = if let Some(m) = self.replay.pop_front() {
                 (m, false)
+            } else if let Some(m) = self.taken.pop_front() {
+                (m, true)
             } else {
                 let mut outbox = self.shared.outbox.lock();
                 match outbox.pop_fresh_subscription() {
                     Some(m) => (m, false),
-                    None => match outbox.pop() {
-                        Some(m) => (m, true),
-                        None => break,
-                    },
+                    None => {
+                        outbox.take_batch(BATCH - written, &mut self.taken);
+                        drop(outbox);
+                        match self.taken.pop_front() {
+                            Some(m) => (m, true),
+                            None => break,
+                        }
+                    }
                 }
             };
             let Some(link) = &mut self.link else { return };
@@ -554,7 +564,7 @@ impl Session {
                     // tungstenite's frame of it (`close` may hand it back).
                     if replayable {
                         let original = self.unflushed.pop().unwrap_or(*back);
-                        self.shared.outbox.lock().requeue_front(std::vec![original]);
+                        self.taken.push_front(original);
                     } else {
                         self.replay.push_front(*back);
                     }
@@ -691,7 +701,9 @@ impl Session {
         self.writable = false;
         self.needs_flush = false;
         self.replay.clear();
-        let in_flight = core::mem::take(&mut self.unflushed);
+        // In order: what went into the link, then what was taken for it.
+        let mut in_flight = core::mem::take(&mut self.unflushed);
+        in_flight.extend(self.taken.drain(..));
         let mut outbox = self.shared.outbox.lock();
         outbox.link_closed();
         if !in_flight.is_empty() {
@@ -709,7 +721,10 @@ impl Session {
                 self.advance_close();
             }
             Closing::Draining { deadline } => {
-                let drained = self.unflushed.is_empty() && self.shared.outbox.lock().is_empty() && !self.needs_flush;
+                let drained = self.unflushed.is_empty()
+                    && self.taken.is_empty()
+                    && self.shared.outbox.lock().is_empty()
+                    && !self.needs_flush;
                 if self.link.is_none() || drained || now >= deadline {
                     let at = self.now();
                     self.sup.close(at);
