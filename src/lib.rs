@@ -7,6 +7,40 @@
 //! `std` feature, a blocking transport (tungstenite, rustls) and a thread
 //! client keep a real `ws://` or `wss://` link alive.
 //!
+//! # Keeping a link alive from a thread
+//!
+//! ```no_run
+//! # #[cfg(feature = "std")] {
+//! use wstether::client::Client;
+//!
+//! let client = Client::builder("wss://stream.example.com/ws")
+//!     .subscribe(r#"{"op":"subscribe","args":["trades"]}"#) // replayed on every link
+//!     .connect()
+//!     .expect("a valid configuration");
+//! client.send("hello").ok(); // queued while disconnected, in order after
+//! for message in client.iter().take(10) {
+//!     println!("{message}");
+//! }
+//! for event in client.events().try_iter() {
+//!     eprintln!("{:?} {:?}", event.event, event.detail);
+//! }
+//! let undelivered = client.close(); // what never reached a socket
+//! # let _ = undelivered; }
+//! ```
+//!
+//! `client::Session` drives the same transport from the caller's own loop;
+//! [`Supervisor`] alone (see its docs for the drain contract) is the whole
+//! policy for a `no_std` device with its own network stack.
+//!
+//! # Modules
+//!
+//! - The core: [`supervisor`], [`backoff`] and [`jitter`], [`heartbeat`],
+//!   [`failure`] and [`retry_after`], [`breaker`], [`rate_limit`],
+//!   [`endpoints`], [`stats`], [`event`], [`config`], [`time`].
+//! - Stream helpers for feeds: [`sequence`] (gaps and duplicates), [`dedup`],
+//!   [`clock_offset`], [`link_health`].
+//! - With `std`: `transport` (open a link within one deadline) and `client`.
+//!
 //! # Features
 //!
 //! - `std` (default): the transport and the thread client.
