@@ -184,7 +184,11 @@ impl Client {
         match done {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
                 let _ = thread.join();
-                core::mem::take(&mut *self.undelivered.lock().unwrap_or_else(|p| p.into_inner()))
+                let mut left = core::mem::take(&mut *self.undelivered.lock().unwrap_or_else(|p| p.into_inner()));
+                // Empty after a normal end; after a panic of the thread, the
+                // queue is all that is left of what `send` accepted.
+                left.extend(self.shared.outbox.lock().take_all());
+                left
             }
             Err(RecvTimeoutError::Timeout) => {
                 log::warn!("I/O thread still busy after the close timeout; leaving it to finish on its own");
