@@ -3,6 +3,7 @@
 //! where a channel would cost a wake-up per message. Memory grows with what
 //! is queued, not with the capacity.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -28,6 +29,11 @@ pub(crate) struct Bounded<T> {
     state: Mutex<State<T>>,
     available: Condvar,
     capacity: usize,
+    /// The readers' side: a whole batch moved out of `state` at once, so that
+    /// readers take items without touching the lock the writer uses.
+    taken: Mutex<VecDeque<T>>,
+    /// Items in `taken`, still counted against the capacity.
+    taken_len: AtomicUsize,
 }
 
 impl<T> Bounded<T> {
@@ -39,6 +45,8 @@ impl<T> Bounded<T> {
             }),
             available: Condvar::new(),
             capacity,
+            taken: Mutex::new(VecDeque::new()),
+            taken_len: AtomicUsize::new(0),
         }
     }
 
@@ -53,7 +61,8 @@ impl<T> Bounded<T> {
             return true;
         }
         let mut state = self.lock();
-        let room = self.capacity.saturating_sub(state.items.len());
+        let held = state.items.len() + self.taken_len.load(Ordering::SeqCst);
+        let room = self.capacity.saturating_sub(held);
         let moved = room.min(from.len());
         let was_empty = state.items.is_empty();
         state.items.extend(from.drain(..moved));
@@ -67,7 +76,7 @@ impl<T> Bounded<T> {
     /// Pushes one item unless the queue is full; hands it back otherwise.
     pub(crate) fn try_push(&self, item: T) -> Result<(), T> {
         let mut state = self.lock();
-        if state.items.len() >= self.capacity {
+        if state.items.len() + self.taken_len.load(Ordering::SeqCst) >= self.capacity {
             return Err(item);
         }
         let was_empty = state.items.is_empty();
@@ -87,10 +96,21 @@ impl<T> Bounded<T> {
 
     /// The next item, waiting until `deadline` (`None`: for ever).
     pub(crate) fn take(&self, deadline: Option<StdInstant>) -> Take<T> {
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(item) = taken.pop_front() {
+            self.taken_len.fetch_sub(1, Ordering::SeqCst);
+            return Take::Item(item);
+        }
         let mut state = self.lock();
         loop {
-            if let Some(item) = state.items.pop_front() {
-                return Take::Item(item);
+            if !state.items.is_empty() {
+                // Everything at once: the writer's queue becomes the readers'.
+                core::mem::swap(&mut state.items, &mut *taken);
+                self.taken_len.store(taken.len() - 1, Ordering::SeqCst);
+                return match taken.pop_front() {
+                    Some(item) => Take::Item(item),
+                    None => Take::TimedOut,
+                };
             }
             if state.closed {
                 return Take::Closed;
