@@ -216,25 +216,13 @@ impl Journal {
     }
 
     pub fn accepted_at(&self) -> Vec<Instant> {
-        self.snapshot()
-            .iter()
-            .filter_map(|s| match s {
-                Seen::Accepted { at, .. } => Some(*at),
-                _ => None,
-            })
-            .collect()
+        accept_times(&self.snapshot())
     }
 
     /// Waits until `n` connections were accepted.
     pub fn expect_accepts(&self, n: usize) -> Vec<Instant> {
         let found = self.wait_for(PATIENCE, |seen| {
-            let at: Vec<Instant> = seen
-                .iter()
-                .filter_map(|s| match s {
-                    Seen::Accepted { at, .. } => Some(*at),
-                    _ => None,
-                })
-                .collect();
+            let at = accept_times(seen);
             (at.len() >= n).then_some(at)
         });
         found.unwrap_or_else(|| panic!("server did not accept {n} connections; saw {:#?}", self.snapshot()))
@@ -266,6 +254,16 @@ impl Journal {
             })
             .collect()
     }
+}
+
+/// When each connection was accepted, in order.
+fn accept_times(seen: &[Seen]) -> Vec<Instant> {
+    seen.iter()
+        .filter_map(|s| match s {
+            Seen::Accepted { at, .. } => Some(*at),
+            _ => None,
+        })
+        .collect()
 }
 
 fn messages_of(seen: &[Seen]) -> Vec<(usize, String)> {
