@@ -506,28 +506,20 @@ impl Conn {
     /// Completes the WebSocket upgrade.
     pub fn upgrade(self) -> Option<Peer> {
         let tcp = self.stream.try_clone().ok()?;
-        let stream: Box<dyn Duplex> = Box::new(self.stream);
-        let ws = tungstenite::accept(stream).ok()?;
-        Some(Peer {
-            conn: self.conn,
-            ws,
-            tcp,
-            journal: self.journal,
-        })
+        let Conn {
+            conn, stream, journal, ..
+        } = self;
+        Peer::accept(conn, Box::new(stream), tcp, journal)
     }
 
     /// Completes TLS, then the WebSocket upgrade.
     pub fn upgrade_tls(self, config: Arc<rustls::ServerConfig>) -> Option<Peer> {
         let tcp = self.stream.try_clone().ok()?;
         let tls = rustls::ServerConnection::new(config).ok()?;
-        let stream: Box<dyn Duplex> = Box::new(rustls::StreamOwned::new(tls, self.stream));
-        let ws = tungstenite::accept(stream).ok()?;
-        Some(Peer {
-            conn: self.conn,
-            ws,
-            tcp,
-            journal: self.journal,
-        })
+        let Conn {
+            conn, stream, journal, ..
+        } = self;
+        Peer::accept(conn, Box::new(rustls::StreamOwned::new(tls, stream)), tcp, journal)
     }
 }
 
@@ -831,6 +823,12 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// Completes the WebSocket upgrade over `stream`.
+    fn accept(conn: usize, stream: Box<dyn Duplex>, tcp: TcpStream, journal: Arc<Journal>) -> Option<Peer> {
+        let ws = tungstenite::accept(stream).ok()?;
+        Some(Peer { conn, ws, tcp, journal })
+    }
+
     /// Sends and flushes one message.
     pub fn send(&mut self, message: impl Into<Message>) -> bool {
         self.ws.send(message.into()).is_ok()
