@@ -1,6 +1,5 @@
 //! The core's cost per input: nanoseconds per input → drain cycle of a
-//! `Supervisor` and per `Backoff::next_delay`, allocations per cycle, and the
-//! supervisor's size.
+//! `Supervisor`, allocations per cycle, and the supervisor's size.
 //!
 //! `cargo bench --bench core`. A small harness on `std::time::Instant`: every
 //! case runs `SAMPLES` samples of `ITERS` iterations (after a warm-up sample)
@@ -11,8 +10,7 @@ use core::hint::black_box;
 use core::time::Duration;
 use std::time::Instant as StdInstant;
 
-use fastrand::Rng;
-use wstether::{Backoff, BackoffConfig, Cause, Config, Failure, Inbound, Instant, Jitter, Supervisor};
+use wstether::{Action, AttemptId, Cause, Config, Failure, Inbound, Instant, Output, Supervisor};
 
 const SAMPLES: usize = 51;
 const ITERS: u64 = 100_000;
@@ -43,22 +41,24 @@ fn time_per_iter(mut one: impl FnMut()) -> Timing {
     }
 }
 
-/// Drains what the supervisor has for its driver, as the drain contract asks.
-fn drain(sup: &mut Supervisor) {
-    while let Some(action) = sup.poll_action() {
-        black_box(action);
+/// Drains what the supervisor has for its driver, as the drain contract
+/// asks; returns the id of a connect it asked for and the next deadline.
+fn drain(sup: &mut Supervisor) -> (Option<AttemptId>, Instant) {
+    let mut id = None;
+    loop {
+        match black_box(sup.poll_output()) {
+            Output::Action(Action::Connect { id: attempt, .. }) => id = Some(attempt),
+            Output::Action(_) | Output::Event(_) => {}
+            Output::Timeout(deadline) => return (id, deadline.map_or(Instant::MAX, |d| d.at)),
+        }
     }
-    while let Some(event) = sup.poll_event() {
-        black_box(event);
-    }
-    black_box(sup.poll_timeout());
 }
 
 fn connected(config: Config, now: Instant) -> Supervisor {
     let mut sup = Supervisor::new(config, 1).expect("valid config");
     sup.start(now);
-    drain(&mut sup);
-    sup.handle_connected(now);
+    let (id, _) = drain(&mut sup);
+    sup.handle_connected(now, id.expect("a connect"));
     drain(&mut sup);
     sup
 }
@@ -138,7 +138,7 @@ fn main() {
         || {
             let mut sup = connected(Config::default(), Instant::from_secs(1));
             Box::new(move || {
-                let (now, _) = sup.poll_timeout().expect("a heartbeat deadline");
+                let now = sup.poll_timeout().expect("a heartbeat deadline").at;
                 sup.handle_timeout(black_box(now));
                 drain(&mut sup);
                 sup.handle_inbound(black_box(now), Inbound::Control);
@@ -155,64 +155,20 @@ fn main() {
             let mut now = Instant::from_secs(1);
             let mut sup = Supervisor::new(Config::default(), 1).expect("valid config");
             sup.start(now);
-            drain(&mut sup);
+            let (mut id, _) = drain(&mut sup);
             Box::new(move || {
-                sup.handle_connect_failed(black_box(now), Failure::transient(Cause::Refused));
-                drain(&mut sup);
-                let (deadline, _) = sup.poll_timeout().expect("a retry deadline");
-                now = deadline;
+                let attempt = id.expect("an attempt in progress");
+                sup.handle_connect_failed(black_box(now), attempt, Failure::transient(Cause::Refused));
+                let (_, retry_at) = drain(&mut sup);
+                now = retry_at;
                 sup.handle_timeout(black_box(now));
-                drain(&mut sup);
-            })
-        },
-    ));
-
-    for (name, jitter) in [
-        ("Backoff::next_delay: defaults", None),
-        ("Backoff::next_delay: decorrelated", Some(Jitter::Decorrelated)),
-        ("Backoff::next_delay: none", Some(Jitter::None)),
-    ] {
-        cases.push(run_case(
-            name,
-            "one delay; schedule reset every 8 draws (growing and capped)",
-            None,
-            move || {
-                let mut config = BackoffConfig::default();
-                if let Some(jitter) = jitter {
-                    config.jitter = jitter;
-                    config.cap_jitter = None;
-                }
-                let mut backoff = Backoff::new(&config);
-                let mut rng = Rng::with_seed(1);
-                let mut n = 0u32;
-                Box::new(move || {
-                    n = n.wrapping_add(1);
-                    if n % 8 == 0 {
-                        backoff.reset(&config);
-                    }
-                    black_box(backoff.next_delay(black_box(&config), &mut rng, None));
-                })
-            },
-        ));
-    }
-
-    cases.push(run_case(
-        "Backoff::next_delay: Retry-After floor",
-        "one delay with a 30 s floor (clamp + spread)",
-        None,
-        || {
-            let config = BackoffConfig::default();
-            let mut backoff = Backoff::new(&config);
-            let mut rng = Rng::with_seed(1);
-            Box::new(move || {
-                black_box(backoff.next_delay(&config, &mut rng, black_box(Some(Duration::from_secs(30)))));
+                (id, _) = drain(&mut sup);
             })
         },
     ));
 
     println!("wstether core benchmark: {SAMPLES} samples × {ITERS} iterations per case (after one warm-up sample)");
     println!("size_of::<Supervisor>() = {} bytes", core::mem::size_of::<Supervisor>());
-    println!("size_of::<Backoff>()    = {} bytes", core::mem::size_of::<Backoff>());
     println!(
         "size_of::<Event>()      = {} bytes, size_of::<Action>() = {} bytes",
         core::mem::size_of::<wstether::Event>(),

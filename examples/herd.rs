@@ -2,11 +2,13 @@
 //! once, and what happens to the clients.
 //!
 //! N clients lose the link at the same instant; the server refuses every
-//! attempt for D seconds, then accepts all of them. wstether's schedule runs
-//! through the real core — one [`Supervisor`] per client, in virtual time —
-//! beside the published schedules of other WebSocket and RPC clients. The
-//! result is a markdown table on stdout (ready for BENCHMARKS.md) and an SVG of
-//! arrivals per second once the server is back.
+//! attempt for D seconds, then accepts them — all of them, or (the capacity
+//! scenarios) at most C in each whole second, refusing the excess at once or
+//! answering it `503` with a `Retry-After`. wstether's schedule runs through
+//! the real core — one [`Supervisor`] per client, in virtual time — beside the
+//! published schedules of other WebSocket and RPC clients. The result is a
+//! markdown table on stdout (ready for BENCHMARKS.md), wstether's goals with
+//! their margins, and an SVG of arrivals per second once the server is back.
 //!
 //! ```text
 //! cargo run --release --example herd -- --clients 10000 --seed 1 --svg docs/herd.svg
@@ -21,23 +23,47 @@ use std::path::PathBuf;
 
 use fastrand::Rng;
 use wstether::{
-    Action, BackoffConfig, Cause, Config, Failure, Inbound, Instant, Jitter, State, Supervisor, TimerReason,
+    Action, BackoffConfig, Cause, Config, Deadline, Failure, Inbound, Instant, Jitter, Output, State, Supervisor,
+    Timer,
 };
 
 /// The link drops an hour into the run, so every supervisor has long been
 /// stable — attempt count reset — as a long-lived production client would be.
 const DROP_AT: Instant = Instant::from_secs(3_600);
 const OUTAGES_S: [u64; 3] = [5, 30, 300];
-/// Outages drawn in the picture: long enough that the growth phase is over.
-const PICTURED_OUTAGES_S: [u64; 2] = [30, 300];
+/// The outage before a server with finite capacity comes back.
+const CAPACITY_OUTAGE_S: u64 = 30;
+/// New connections per second the capacity-limited server accepts.
+const CAPACITIES_PER_S: [u32; 2] = [500, 1_000];
 const SINGLE_CLIENT_SEEDS: u64 = 10_000;
+
+/// Every scenario, in table order: an open server after each outage, then the
+/// capacity-limited one, each capacity with both answers to the excess.
+const SCENARIOS: [Scenario; 7] = [
+    Scenario::open(OUTAGES_S[0]),
+    Scenario::open(OUTAGES_S[1]),
+    Scenario::open(OUTAGES_S[2]),
+    Scenario::capped(CAPACITIES_PER_S[0], Overload::Refuse),
+    Scenario::capped(CAPACITIES_PER_S[0], Overload::RetryAfter),
+    Scenario::capped(CAPACITIES_PER_S[1], Overload::Refuse),
+    Scenario::capped(CAPACITIES_PER_S[1], Overload::RetryAfter),
+];
 
 /// wstether's goals, as shares of the fleet and seconds.
 const GOAL_PEAK_ARRIVAL_SHARE: f64 = 0.11;
 const GOAL_P99_WAIT_S: f64 = 13.0;
 const GOAL_ATTEMPTS_MEAN_300: f64 = 32.0;
 const GOAL_P99_WAIT_SHORT_S: f64 = 8.0;
+const GOAL_PEAK_ARRIVAL_SHARE_SHORT: f64 = 0.15;
 const GOAL_SINGLE_P50_S: f64 = 1.0;
+/// Capacity C: 99 % of the fleet connected within `1.25 · N / C + 2 s` of the
+/// server's return.
+const GOAL_CAPACITY_SLACK: f64 = 1.25;
+const GOAL_CAPACITY_EXTRA_S: f64 = 2.0;
+
+fn goal_capacity_s(clients: usize, per_s: u32) -> f64 {
+    GOAL_CAPACITY_SLACK * clients as f64 / f64::from(per_s) + GOAL_CAPACITY_EXTRA_S
+}
 
 struct Args {
     clients: usize,
@@ -88,21 +114,25 @@ fn main() {
     let config = Config::default();
 
     let mut rows = Vec::new();
-    // One fleet of stable supervisors, cloned for every outage, so each
-    // scenario starts from the same seeds.
+    // One fleet of stable supervisors, cloned for every scenario, so each
+    // starts from the same seeds; the peers likewise reuse their seeds.
     let fleet = stable_fleet(&config, args.clients, args.seed);
-    for outage_s in OUTAGES_S {
-        let outage = Duration::from_secs(outage_s);
-        rows.push(Row::new("wstether (default)", &tether_outcome(&fleet, outage)));
+    for scenario in SCENARIOS {
+        rows.push(Row::new(
+            "wstether (default)",
+            scenario,
+            &tether_outcome(&fleet, scenario),
+        ));
         for (index, peer) in Peer::ALL.iter().enumerate() {
-            let outcome = peer_outcome(*peer, args.clients, stream_seed(args.seed, index as u64 + 1), outage);
-            rows.push(Row::new(peer.name(), &outcome));
+            let outcome = peer_outcome(*peer, args.clients, stream_seed(args.seed, index as u64 + 1), scenario);
+            rows.push(Row::new(peer.name(), scenario, &outcome));
         }
     }
     let single_p50 = single_client_p50(&config);
 
     print_table(&args, &rows);
-    print_goals(&rows, single_p50);
+    print_capacity_table(&args, &rows);
+    print_goals(&rows, single_p50, args.clients);
 
     let svg = render_svg(&rows, args.clients);
     if let Some(dir) = args.svg.parent().filter(|dir| !dir.as_os_str().is_empty()) {
@@ -110,6 +140,7 @@ fn main() {
     }
     std::fs::write(&args.svg, svg).unwrap_or_else(|err| panic!("cannot write {}: {err}", args.svg.display()));
     println!("\nPicture: `{}`.", args.svg.display());
+    eprintln!("herd: table and picture in {:.1} s", started.elapsed().as_secs_f64());
 
     if args.sweep {
         sweep(&args);
@@ -118,9 +149,138 @@ fn main() {
 }
 
 // ---------------------------------------------------------------------------
+// Scenarios and the server.
+
+/// What an overloaded server does with an attempt beyond its capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overload {
+    /// Refused at once (a TCP reset, or a close before the upgrade): variant A.
+    Refuse,
+    /// `503 Service Unavailable` with `Retry-After`: variant B. See [`Server`]
+    /// for the value.
+    RetryAfter,
+}
+
+/// One run: how long the server is away and what it can take once back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Scenario {
+    outage_s: u64,
+    /// New connections accepted per whole second after the return, and what
+    /// the excess hears; `None` accepts everyone.
+    capacity: Option<(u32, Overload)>,
+}
+
+impl Scenario {
+    const fn open(outage_s: u64) -> Scenario {
+        Scenario {
+            outage_s,
+            capacity: None,
+        }
+    }
+
+    const fn capped(per_s: u32, overload: Overload) -> Scenario {
+        Scenario {
+            outage_s: CAPACITY_OUTAGE_S,
+            capacity: Some((per_s, overload)),
+        }
+    }
+
+    fn outage(self) -> Duration {
+        Duration::from_secs(self.outage_s)
+    }
+}
+
+/// How the server answered one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Accepted,
+    /// Down, or over capacity and refusing at once.
+    Refused,
+    /// Over capacity: `503` with `Retry-After` in whole seconds.
+    Busy {
+        retry_after_s: u32,
+    },
+}
+
+/// The server: refuses everything until it is back, then accepts up to its
+/// capacity in each whole second counted from its return (a fixed 1-s window,
+/// not a token bucket: at most C accepts in any window [back + k s, back +
+/// (k + 1) s), first come first served).
+///
+/// Variant B's `Retry-After` is the time until the server expects to have a
+/// free slot for this client: it books each client it turns away into the
+/// first whole second that still has fewer than C bookings and answers the
+/// seconds until then (at least 1, the start of the next window). It cannot
+/// count clients it has not yet seen, so a booked second can still fill up
+/// with fresh arrivals. When the excess is small the answer is "1"; it grows
+/// with the backlog of clients already sent away. A fixed value would send a
+/// whole second's excess back together, and no value is right for every
+/// fleet size.
+struct Server {
+    back: Instant,
+    capacity: Option<(u32, Overload)>,
+    accepted: Vec<u32>,
+    booked: Vec<u32>,
+    /// No second before this one has a free booking.
+    first_free: usize,
+}
+
+impl Server {
+    fn new(scenario: Scenario) -> Server {
+        Server {
+            back: DROP_AT + scenario.outage(),
+            capacity: scenario.capacity,
+            accepted: Vec::new(),
+            booked: Vec::new(),
+            first_free: 0,
+        }
+    }
+
+    fn answer(&mut self, now: Instant) -> Answer {
+        if now < self.back {
+            return Answer::Refused;
+        }
+        let Some((per_s, overload)) = self.capacity else {
+            return Answer::Accepted;
+        };
+        let second = (millis(now - self.back) / 1_000) as usize;
+        grow_to(&mut self.accepted, second);
+        if self.accepted[second] < per_s {
+            self.accepted[second] += 1;
+            return Answer::Accepted;
+        }
+        match overload {
+            Overload::Refuse => Answer::Refused,
+            Overload::RetryAfter => {
+                let mut slot = self.first_free.max(second + 1);
+                loop {
+                    grow_to(&mut self.booked, slot);
+                    if self.booked[slot] < per_s {
+                        break;
+                    }
+                    slot += 1;
+                }
+                self.booked[slot] += 1;
+                self.first_free = slot;
+                Answer::Busy {
+                    retry_after_s: (slot - second) as u32,
+                }
+            }
+        }
+    }
+}
+
+/// Makes `counts[index]` addressable.
+fn grow_to(counts: &mut Vec<u32>, index: usize) {
+    if counts.len() <= index {
+        counts.resize(index + 1, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The event loop shared by every schedule.
 
-/// What one schedule did in one outage.
+/// What one schedule did in one scenario.
 struct Outcome {
     outage_ms: u64,
     /// Attempts per client, the successful one included.
@@ -129,43 +289,54 @@ struct Outcome {
     arrivals_ms: Vec<u64>,
     /// Attempts started in each millisecond after the drop.
     attempts_per_ms: Vec<u32>,
+    /// Attempts the server turned away after it was back (over capacity).
+    turned_away: u64,
 }
 
-/// Runs a fleet through an outage in virtual time. `first[i]` is client i's
-/// first attempt; `attempt(i, now, accepted)` tells the client how its attempt
+/// Runs a fleet through a scenario in virtual time. `first[i]` is client i's
+/// first attempt; `attempt(i, now, answer)` tells the client how its attempt
 /// went and returns its next attempt, or `None` once it is connected.
 ///
 /// A heap of next-attempt times jumps from one attempt to the next instead of
-/// ticking a clock, so a 5-minute outage costs one step per attempt.
+/// ticking a clock, so a 5-minute outage costs one step per attempt. Ties are
+/// served in client order, so every run is deterministic.
 fn run_fleet(
     first: &[Instant],
-    outage: Duration,
-    mut attempt: impl FnMut(usize, Instant, bool) -> Option<Instant>,
+    scenario: Scenario,
+    mut attempt: impl FnMut(usize, Instant, Answer) -> Option<Instant>,
 ) -> Outcome {
-    let back = DROP_AT + outage;
+    let mut server = Server::new(scenario);
     let mut queue: BinaryHeap<Reverse<(Instant, usize)>> =
         first.iter().enumerate().map(|(i, &at)| Reverse((at, i))).collect();
     let mut outcome = Outcome {
-        outage_ms: millis(outage),
+        outage_ms: millis(scenario.outage()),
         attempts: vec![0; first.len()],
         arrivals_ms: vec![0; first.len()],
         attempts_per_ms: Vec::new(),
+        turned_away: 0,
     };
     while let Some(Reverse((now, i))) = queue.pop() {
         let ms = millis(now - DROP_AT) as usize;
-        if outcome.attempts_per_ms.len() <= ms {
-            outcome.attempts_per_ms.resize(ms + 1, 0);
-        }
+        grow_to(&mut outcome.attempts_per_ms, ms);
         outcome.attempts_per_ms[ms] += 1;
         outcome.attempts[i] += 1;
-        let accepted = now >= back;
-        match attempt(i, now, accepted) {
+        let answer = server.answer(now);
+        if answer != Answer::Accepted && now >= server.back {
+            outcome.turned_away += 1;
+        }
+        match attempt(i, now, answer) {
             Some(next) => {
-                assert!(!accepted && next >= now, "client {i} retried after being accepted");
+                assert!(
+                    answer != Answer::Accepted && next >= now,
+                    "client {i} retried after being accepted"
+                );
                 queue.push(Reverse((next, i)));
             }
             None => {
-                assert!(accepted, "client {i} connected while the server was refusing");
+                assert!(
+                    answer == Answer::Accepted,
+                    "client {i} connected while the server was refusing"
+                );
                 outcome.arrivals_ms[i] = ms as u64;
             }
         }
@@ -204,22 +375,33 @@ fn stable_fleet(config: &Config, clients: usize, run_seed: u64) -> Vec<Superviso
         .collect()
 }
 
+/// Drains a supervisor's outputs, handing each action to `act`; returns the
+/// next deadline.
+fn drain(sup: &mut Supervisor, mut act: impl FnMut(&mut Supervisor, Action)) -> Option<Deadline> {
+    loop {
+        match sup.poll_output() {
+            Output::Action(action) => act(sup, action),
+            Output::Event(_) => {}
+            Output::Timeout(deadline) => return deadline,
+        }
+    }
+}
+
 /// A supervisor that connected at the epoch and has kept a healthy link,
 /// answering every ping, until just before [`DROP_AT`].
 fn stable_supervisor(config: Config, seed: u64) -> Supervisor {
     let mut sup = Supervisor::new(config, seed).expect("the configuration is valid");
     sup.start(Instant::ZERO);
-    assert!(matches!(sup.poll_action(), Some(Action::Connect { .. })));
-    sup.handle_connected(Instant::ZERO);
-    while let Some((deadline, _)) = sup.poll_timeout().filter(|(deadline, _)| *deadline < DROP_AT) {
-        sup.handle_timeout(deadline);
-        while let Some(action) = sup.poll_action() {
-            match action {
-                Action::SendPing => sup.handle_inbound(deadline, Inbound::Control),
-                other => panic!("a healthy link asked for {other:?}"),
-            }
-        }
-        while sup.poll_event().is_some() {}
+    let mut next = drain(&mut sup, |sup, action| match action {
+        Action::Connect { id, .. } => sup.handle_connected(Instant::ZERO, id),
+        other => panic!("a new supervisor asked for {other:?}"),
+    });
+    while let Some(deadline) = next.filter(|d| d.at < DROP_AT) {
+        sup.handle_timeout(deadline.at);
+        next = drain(&mut sup, |sup, action| match action {
+            Action::SendPing => sup.handle_inbound(deadline.at, Inbound::Control),
+            other => panic!("a healthy link asked for {other:?}"),
+        });
     }
     assert_eq!(sup.state(), State::Connected);
     assert_eq!(sup.attempt(), 0, "the link must be stable before the drop");
@@ -228,41 +410,49 @@ fn stable_supervisor(config: Config, seed: u64) -> Supervisor {
 
 /// Drops the link at [`DROP_AT`] and returns the first reconnect time.
 fn drop_link(sup: &mut Supervisor) -> Instant {
-    sup.handle_disconnected(DROP_AT, Failure::transient(Cause::Abnormal));
-    assert_eq!(sup.poll_action(), None);
-    while sup.poll_event().is_some() {}
-    match sup.poll_timeout() {
-        Some((at, TimerReason::Reconnect)) => at,
+    let link = sup.last_attempt();
+    sup.handle_disconnected(DROP_AT, link, Failure::transient(Cause::Abnormal));
+    match drain(sup, |_, action| panic!("a dropped link asked for {action:?}")) {
+        Some(Deadline {
+            at,
+            timer: Timer::Reconnect,
+        }) => at,
         other => panic!("after a drop the supervisor waits to reconnect, not {other:?}"),
     }
 }
 
-fn tether_outcome(fleet: &[Supervisor], outage: Duration) -> Outcome {
+fn tether_outcome(fleet: &[Supervisor], scenario: Scenario) -> Outcome {
     let mut fleet = fleet.to_vec();
     let first: Vec<Instant> = fleet.iter_mut().map(drop_link).collect();
-    run_fleet(&first, outage, |i, now, accepted| {
+    run_fleet(&first, scenario, |i, now, answer| {
         let sup = &mut fleet[i];
         sup.handle_timeout(now);
         let mut connects = 0;
-        while let Some(action) = sup.poll_action() {
-            match action {
-                Action::Connect { .. } => {
-                    connects += 1;
-                    // The server answers at once: refused before it is back, accepted after.
-                    if accepted {
-                        sup.handle_connected(now);
-                    } else {
-                        sup.handle_connect_failed(now, Failure::transient(Cause::Refused));
+        let next = drain(sup, |sup, action| match action {
+            Action::Connect { id, .. } => {
+                connects += 1;
+                // The server answers at once.
+                match answer {
+                    Answer::Accepted => sup.handle_connected(now, id),
+                    Answer::Refused => sup.handle_connect_failed(now, id, Failure::transient(Cause::Refused)),
+                    Answer::Busy { retry_after_s } => {
+                        let retry_after = Duration::from_secs(retry_after_s.into());
+                        sup.handle_connect_failed(now, id, Failure::http_status(503, Some(retry_after)));
                     }
                 }
-                other => panic!("a reconnecting supervisor asked for {other:?}"),
             }
-        }
+            other => panic!("a reconnecting supervisor asked for {other:?}"),
+        });
         assert_eq!(connects, 1, "each wake-up is exactly one attempt");
-        while sup.poll_event().is_some() {}
-        match (sup.state(), sup.poll_timeout()) {
+        match (sup.state(), next) {
             (State::Connected, _) => None,
-            (State::Backoff, Some((at, TimerReason::Reconnect))) => Some(at),
+            (
+                State::Backoff,
+                Some(Deadline {
+                    at,
+                    timer: Timer::Reconnect,
+                }),
+            ) => Some(at),
             other => panic!("unexpected supervisor state {other:?}"),
         }
     })
@@ -406,7 +596,17 @@ fn aws_full_jitter(n: u32, rng: &mut Rng, _: &mut PeerState) -> Duration {
     Duration::from_millis(rng.u64(0..=high))
 }
 
-fn peer_outcome(peer: Peer, clients: usize, seed: u64, outage: Duration) -> Outcome {
+/// A peer's fleet. None of the peers reads `Retry-After` on a failed
+/// connection: the browser clients (reconnecting-websocket, phoenix.js,
+/// centrifuge-js; socket.io-client's WebSocket transport) never see the status
+/// of a refused upgrade — the WebSocket API only reports an error and close
+/// 1006 — and socket.io-client's polling transport turns any non-200 into a
+/// transport error; python-websockets retries a 503 (`process_exception`
+/// treats 500/502/503/504 as retryable) on its usual backoff and has no
+/// Retry-After support; gRPC's connection backoff has none either (its
+/// pushback is for calls, not connections), nor has the AWS formula. So a 503
+/// is a refusal to every peer, and their variant-B rows equal variant A.
+fn peer_outcome(peer: Peer, clients: usize, seed: u64, scenario: Scenario) -> Outcome {
     let delay = peer.delay_fn();
     let mut rngs: Vec<Rng> = (0..clients).map(|i| Rng::with_seed(client_seed(seed, i))).collect();
     let mut states: Vec<PeerState> = (0..clients).map(|_| PeerState::default()).collect();
@@ -414,8 +614,8 @@ fn peer_outcome(peer: Peer, clients: usize, seed: u64, outage: Duration) -> Outc
     let first: Vec<Instant> = (0..clients)
         .map(|i| DROP_AT + delay(0, &mut rngs[i], &mut states[i]))
         .collect();
-    run_fleet(&first, outage, |i, now, accepted| {
-        if accepted {
+    run_fleet(&first, scenario, |i, now, answer| {
+        if answer == Answer::Accepted {
             return None;
         }
         let next = now + delay(retries[i], &mut rngs[i], &mut states[i]);
@@ -430,10 +630,14 @@ fn peer_outcome(peer: Peer, clients: usize, seed: u64, outage: Duration) -> Outc
 /// One line of the table.
 struct Row {
     name: &'static str,
+    scenario: Scenario,
     outage_s: u64,
     attempts_mean: f64,
     attempts_max: u32,
+    /// Attempts the server turned away once back, per client.
+    turned_away_mean: f64,
     wait_p50: Duration,
+    /// With a capacity-limited server: the time until 99 % of the fleet is connected.
     wait_p99: Duration,
     wait_max: Duration,
     /// Most arrivals in any 1-s window once the server is back, as a share of N.
@@ -445,7 +649,7 @@ struct Row {
 }
 
 impl Row {
-    fn new(name: &'static str, outcome: &Outcome) -> Row {
+    fn new(name: &'static str, scenario: Scenario, outcome: &Outcome) -> Row {
         let clients = outcome.attempts.len();
         let mut waits_ms: Vec<u64> = outcome.arrivals_ms.iter().map(|&at| at - outcome.outage_ms).collect();
         waits_ms.sort_unstable();
@@ -460,9 +664,11 @@ impl Row {
         }
         Row {
             name,
+            scenario,
             outage_s: outcome.outage_ms / 1_000,
             attempts_mean: outcome.attempts.iter().map(|&a| f64::from(a)).sum::<f64>() / clients as f64,
             attempts_max: outcome.attempts.iter().copied().max().unwrap_or(0),
+            turned_away_mean: outcome.turned_away as f64 / clients as f64,
             wait_p50: wait_at(50),
             wait_p99: wait_at(99),
             wait_max: Duration::from_millis(wait_max_ms),
@@ -470,6 +676,10 @@ impl Row {
             peak_attempt_share: f64::from(peak_per_second(&outcome.attempts_per_ms)) / clients as f64,
             arrivals_per_s,
         }
+    }
+
+    fn is_open(&self) -> bool {
+        self.scenario.capacity.is_none()
     }
 }
 
@@ -509,7 +719,7 @@ fn print_table(args: &Args, rows: &[Row]) {
          peak arrivals/s (share) | peak attempts/s (share) |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for row in rows {
+    for row in rows.iter().filter(|row| row.is_open()) {
         println!(
             "| {} | {} | {:.1} | {} | {} | {} | {} | {:.3} | {:.3} |",
             row.name,
@@ -525,17 +735,61 @@ fn print_table(args: &Args, rows: &[Row]) {
     }
 }
 
+fn overload_name(overload: Overload) -> &'static str {
+    match overload {
+        Overload::Refuse => "A: refused",
+        Overload::RetryAfter => "B: 503 + Retry-After",
+    }
+}
+
+fn print_capacity_table(args: &Args, rows: &[Row]) {
+    println!("\n## A server with finite capacity\n");
+    println!(
+        "The same {} clients; the server is away for D = {CAPACITY_OUTAGE_S} s, then accepts at most C new \
+         connections in each whole second after its return and turns the excess away: refused at once (A), \
+         or `503` with `Retry-After` = the seconds until the first second it has not yet promised to C \
+         clients (B). *99 % in* is the time from the return until 99 % of the fleet is connected; \
+         the goal is {GOAL_CAPACITY_SLACK} · N / C + {GOAL_CAPACITY_EXTRA_S} s. *Turned away* counts \
+         attempts refused for capacity, per client. Seed {}.\n",
+        args.clients, args.seed
+    );
+    println!(
+        "| schedule | C (/s) | excess | 99 % in (s) | goal (s) | last in (s) | attempts/client mean | max | \
+         turned away/client |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let Some((per_s, overload)) = row.scenario.capacity else {
+            continue;
+        };
+        println!(
+            "| {} | {per_s} | {} | {} | {:.1} | {} | {:.1} | {} | {:.2} |",
+            row.name,
+            overload_name(overload),
+            secs(row.wait_p99),
+            goal_capacity_s(args.clients, per_s),
+            secs(row.wait_max),
+            row.attempts_mean,
+            row.attempts_max,
+            row.turned_away_mean,
+        );
+    }
+}
+
 /// A goal, its measured value and whether it holds.
 struct Goal {
     what: String,
+    /// A short column name for the sweep.
+    short: String,
     measured: f64,
     limit: f64,
 }
 
 impl Goal {
-    fn new(what: impl Into<String>, measured: f64, limit: f64) -> Goal {
+    fn new(what: impl Into<String>, short: impl Into<String>, measured: f64, limit: f64) -> Goal {
         Goal {
             what: what.into(),
+            short: short.into(),
             measured,
             limit,
         }
@@ -544,57 +798,95 @@ impl Goal {
     fn met(&self) -> bool {
         self.measured <= self.limit
     }
+
+    /// How far below its limit the measure is, as a share of the limit:
+    /// negative when missed.
+    fn margin(&self) -> f64 {
+        (self.limit - self.measured) / self.limit
+    }
 }
 
-/// The goals for one backoff schedule, from its rows for every outage.
-fn goals(rows: &[&Row], single_p50: Duration) -> Vec<Goal> {
-    let at = |outage_s: u64| {
+/// The goals for one backoff schedule, from its rows for every scenario.
+fn goals(rows: &[&Row], single_p50: Duration, clients: usize) -> Vec<Goal> {
+    let at = |scenario: Scenario| {
         rows.iter()
-            .find(|row| row.outage_s == outage_s)
-            .unwrap_or_else(|| panic!("no row for D = {outage_s} s"))
+            .find(|row| row.scenario == scenario)
+            .unwrap_or_else(|| panic!("no row for {scenario:?}"))
     };
     let mut goals = Vec::new();
     for outage_s in [30, 300] {
-        let row = at(outage_s);
+        let row = at(Scenario::open(outage_s));
         goals.push(Goal::new(
             format!("D = {outage_s} s: peak arrivals in 1 s (share of N)"),
+            format!("D={outage_s} peak"),
             row.peak_arrival_share,
             GOAL_PEAK_ARRIVAL_SHARE,
         ));
         goals.push(Goal::new(
             format!("D = {outage_s} s: p99 wait (s)"),
+            format!("D={outage_s} p99 (s)"),
             row.wait_p99.as_secs_f64(),
             GOAL_P99_WAIT_S,
         ));
     }
     goals.push(Goal::new(
         "D = 300 s: attempts per client (mean)",
-        at(300).attempts_mean,
+        "D=300 attempts",
+        at(Scenario::open(300)).attempts_mean,
         GOAL_ATTEMPTS_MEAN_300,
     ));
+    let short = at(Scenario::open(5));
     goals.push(Goal::new(
         "D = 5 s: p99 wait (s)",
-        at(5).wait_p99.as_secs_f64(),
+        "D=5 p99 (s)",
+        short.wait_p99.as_secs_f64(),
         GOAL_P99_WAIT_SHORT_S,
     ));
     goals.push(Goal::new(
+        "D = 5 s: peak arrivals in 1 s (share of N)",
+        "D=5 peak",
+        short.peak_arrival_share,
+        GOAL_PEAK_ARRIVAL_SHARE_SHORT,
+    ));
+    goals.push(Goal::new(
         "one client, one drop: first reconnect p50 (s)",
+        "1-client p50 (s)",
         single_p50.as_secs_f64(),
         GOAL_SINGLE_P50_S,
     ));
+    for per_s in CAPACITIES_PER_S {
+        for overload in [Overload::Refuse, Overload::RetryAfter] {
+            let variant = match overload {
+                Overload::Refuse => "A",
+                Overload::RetryAfter => "B",
+            };
+            goals.push(Goal::new(
+                format!(
+                    "C = {per_s}/s, {}: 99 % connected (s after the return)",
+                    overload_name(overload)
+                ),
+                format!("C={per_s} {variant} (s)"),
+                at(Scenario::capped(per_s, overload)).wait_p99.as_secs_f64(),
+                goal_capacity_s(clients, per_s),
+            ));
+        }
+    }
     goals
 }
 
-fn print_goals(rows: &[Row], single_p50: Duration) {
+fn print_goals(rows: &[Row], single_p50: Duration, clients: usize) {
     let tether: Vec<&Row> = rows.iter().filter(|row| row.name.starts_with("wstether")).collect();
     println!("\n### wstether's default against its goals\n");
-    println!("| goal | measured | limit | |");
-    println!("|---|---:|---:|---|");
-    for goal in goals(&tether, single_p50) {
-        let verdict = if goal.met() { "PASS" } else { "MISS" };
+    println!("| goal | measured | limit | margin | |");
+    println!("|---|---:|---:|---:|---|");
+    for goal in goals(&tether, single_p50, clients) {
+        let verdict = if goal.met() { "met" } else { "MISSED" };
         println!(
-            "| {} | {:.3} | ≤ {} | {verdict} |",
-            goal.what, goal.measured, goal.limit
+            "| {} | {:.3} | ≤ {} | {:+.1} % | {verdict} |",
+            goal.what,
+            goal.measured,
+            goal.limit,
+            goal.margin() * 100.0
         );
     }
     println!(
@@ -606,48 +898,73 @@ fn print_goals(rows: &[Row], single_p50: Duration) {
 // ---------------------------------------------------------------------------
 // Tuning: the same measures for other settings of the existing knobs.
 
-/// A backoff schedule built from the existing knobs, everything else default.
-fn schedule(initial_ms: u64, multiplier_permille: u32, cap_ms: u64, cap_jitter: Jitter) -> BackoffConfig {
+/// A backoff schedule from its knobs, everything else default.
+fn schedule(
+    initial_ms: u64,
+    multiplier_permille: u16,
+    cap_ms: u64,
+    jitter: Jitter,
+    cap_jitter: Jitter,
+) -> BackoffConfig {
     BackoffConfig {
         initial: Duration::from_millis(initial_ms),
         multiplier_permille,
         cap: Duration::from_millis(cap_ms),
-        jitter: Jitter::Full,
+        jitter,
         cap_jitter: Some(cap_jitter),
         ..BackoffConfig::default()
     }
 }
 
-/// The settings `--sweep` compares: the default, the best found, and
-/// neighbours that show what each knob trades. A wider grid (initial
-/// 0.5–2 s, ×1.2–3, cap 10–13 s, every jitter kind while growing and at the
-/// cap) found nothing with a better worst margin than the second row.
+/// The previous default: `Full` jitter while growing ×1.4 from 1.5 s.
+fn previous_default() -> BackoffConfig {
+    schedule(1_500, 1_400, 12_250, Jitter::Full, Jitter::Symmetric(50))
+}
+
+/// The settings `--sweep` compares: the default, the previous one, and
+/// neighbours that show what each knob trades. The floor rows are the
+/// trade-off after a 5-second outage: a longer floor lowers the peak (about
+/// 1 / floor, plus the binomial noise of 10 000 independent phases) and
+/// raises the p99 wait (about 0.99 · floor).
 fn candidates() -> Vec<(&'static str, BackoffConfig)> {
+    // Floors are in permille of the cap: 633 ‰ of 12 s is 7.6 s.
+    let phased = |initial_ms, multiplier, cap_ms, floor, cap_jitter| {
+        schedule(initial_ms, multiplier, cap_ms, Jitter::Phased(floor), cap_jitter)
+    };
+    let at_cap = Jitter::Symmetric(50);
     vec![
         ("default", BackoffConfig::default()),
+        ("previous default", previous_default()),
         (
-            "first draft: ×2 to 11 s, ±18 % at cap",
-            schedule(1_000, 2_000, 11_000, Jitter::Symmetric(180)),
+            "previous, initial 3 s",
+            schedule(3_000, 1_400, 12_250, Jitter::Full, at_cap),
         ),
-        ("initial 1.6 s", schedule(1_600, 1_400, 12_250, Jitter::Symmetric(50))),
-        ("±2.5 % at cap", schedule(1_500, 1_400, 12_250, Jitter::Symmetric(25))),
-        ("±18 % at cap", schedule(1_500, 1_400, 12_250, Jitter::Symmetric(180))),
-        ("cap 12 s", schedule(1_500, 1_400, 12_000, Jitter::Symmetric(50))),
-        ("cap 12.5 s", schedule(1_500, 1_400, 12_500, Jitter::Symmetric(50))),
+        ("phased, no floor", phased(1_500, 2_000, 12_000, 0, at_cap)),
+        ("floor 6.5 s", phased(1_500, 2_000, 12_000, 542, at_cap)),
+        ("floor 7 s", phased(1_500, 2_000, 12_000, 583, at_cap)),
+        ("floor 7.3 s", phased(1_500, 2_000, 12_000, 608, at_cap)),
+        ("floor 7.9 s", phased(1_500, 2_000, 12_000, 658, at_cap)),
+        ("floor 8.5 s", phased(1_500, 2_000, 12_000, 708, at_cap)),
+        ("×1.6", phased(1_500, 1_600, 12_000, 633, at_cap)),
+        ("×3", phased(1_500, 3_000, 12_000, 633, at_cap)),
+        ("initial 1.9 s", phased(1_900, 2_000, 12_000, 633, at_cap)),
+        ("cap 12.5 s", phased(1_500, 2_000, 12_500, 608, at_cap)),
+        ("cap 13 s", phased(1_500, 2_000, 13_000, 585, at_cap)),
         (
-            "×1.45 from 1.75 s",
-            schedule(1_750, 1_450, 12_250, Jitter::Symmetric(50)),
+            "±2.5 % at cap",
+            phased(1_500, 2_000, 12_000, 633, Jitter::Symmetric(25)),
         ),
-        ("×2 from 1 s", schedule(1_000, 2_000, 12_250, Jitter::Symmetric(50))),
+        (
+            "±10 % at cap",
+            phased(1_500, 2_000, 12_000, 633, Jitter::Symmetric(100)),
+        ),
+        ("no jitter at cap", phased(1_500, 2_000, 12_000, 633, Jitter::Phased(0))),
     ]
 }
 
 /// The smallest margin, relative to its limit, of any goal: negative when one is missed.
 fn worst_margin(goals: &[Goal]) -> f64 {
-    goals
-        .iter()
-        .map(|goal| (goal.limit - goal.measured) / goal.limit)
-        .fold(f64::INFINITY, f64::min)
+    goals.iter().map(Goal::margin).fold(f64::INFINITY, f64::min)
 }
 
 /// Seeds each candidate runs with. Several, because how many clients sit in
@@ -655,56 +972,70 @@ fn worst_margin(goals: &[Goal]) -> f64 {
 /// jumpy: a setting that passes on one seed can miss on the next.
 const SWEEP_SEEDS: u64 = 12;
 
-/// Every goal for one configuration, at its worst over [`SWEEP_SEEDS`] seeds.
-fn worst_goals(config: &Config, clients: usize, first_seed: u64) -> Vec<Goal> {
+/// Every goal for one configuration, at its worst over [`SWEEP_SEEDS`] seeds,
+/// and each goal's spread (best, worst) over the seeds.
+fn worst_goals(config: &Config, clients: usize, first_seed: u64) -> (Vec<Goal>, Vec<(f64, f64)>) {
     let single_p50 = single_client_p50(config);
     let mut worst: Vec<Goal> = Vec::new();
+    let mut spread: Vec<(f64, f64)> = Vec::new();
     for seed in first_seed..first_seed + SWEEP_SEEDS {
         let fleet = stable_fleet(config, clients, seed);
-        let rows: Vec<Row> = OUTAGES_S
+        let rows: Vec<Row> = SCENARIOS
             .iter()
-            .map(|&outage_s| Row::new("candidate", &tether_outcome(&fleet, Duration::from_secs(outage_s))))
+            .map(|&scenario| Row::new("candidate", scenario, &tether_outcome(&fleet, scenario)))
             .collect();
-        let goals = goals(&rows.iter().collect::<Vec<_>>(), single_p50);
+        let goals = goals(&rows.iter().collect::<Vec<_>>(), single_p50, clients);
         if worst.is_empty() {
+            spread = goals.iter().map(|goal| (goal.measured, goal.measured)).collect();
             worst = goals;
         } else {
-            for (kept, goal) in worst.iter_mut().zip(goals) {
+            for ((kept, range), goal) in worst.iter_mut().zip(&mut spread).zip(goals) {
                 kept.measured = kept.measured.max(goal.measured);
+                *range = (range.0.min(goal.measured), range.1.max(goal.measured));
             }
         }
     }
-    worst
+    (worst, spread)
 }
 
 fn sweep(args: &Args) {
+    let started = std::time::Instant::now();
+    let seeds = format!("seeds {}–{}", args.seed, args.seed + SWEEP_SEEDS - 1);
     println!(
-        "\n### Backoff settings against the goals ({} clients, worst of seeds {}–{})\n",
-        args.clients,
-        args.seed,
-        args.seed + SWEEP_SEEDS - 1
+        "\n### Backoff settings against the goals ({} clients, worst of {seeds})\n",
+        args.clients
     );
-    println!(
-        "| setting | initial (s) | × | cap (s) | at cap | D=30 peak | D=30 p99 (s) | D=300 peak | D=300 p99 (s) | \
-         D=300 attempts | D=5 p99 (s) | 1-client p50 (s) | goals met | worst margin |"
-    );
-    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
-    for (name, backoff) in candidates() {
+    let mut default_spread = Vec::new();
+    let mut header = String::from("| setting | initial (s) | × | cap (s) | growing | at cap |");
+    let mut rule = String::from("|---|---:|---:|---:|---|---|");
+    for (index, (name, backoff)) in candidates().into_iter().enumerate() {
         let config = Config {
             backoff,
             ..Config::default()
         };
-        let goals = worst_goals(&config, args.clients, args.seed);
+        let (goals, spread) = worst_goals(&config, args.clients, args.seed);
+        if index == 0 {
+            for goal in &goals {
+                let _ = write!(header, " {} |", goal.short);
+                rule.push_str("---:|");
+            }
+            header.push_str(" goals met | worst margin |");
+            rule.push_str("---|---:|");
+            println!("{header}\n{rule}");
+            default_spread = goals.iter().map(|goal| goal.what.clone()).zip(spread).collect();
+        }
         let met = goals.iter().filter(|goal| goal.met()).count();
         let mut line = format!(
-            "| {name} | {} | {:.3} | {} | {} |",
+            "| {name} | {} | {:.3} | {} | {} | {} |",
             secs(backoff.initial),
             f64::from(backoff.multiplier_permille) / 1_000.0,
             secs(backoff.cap),
-            jitter_name(backoff.cap_jitter.unwrap_or(backoff.jitter)),
+            jitter_name(backoff.jitter, backoff.cap),
+            jitter_name(backoff.cap_jitter.unwrap_or(backoff.jitter), backoff.cap),
         );
         for goal in &goals {
-            let _ = write!(line, " {:.3} |", goal.measured);
+            let mark = if goal.met() { "" } else { " ✗" };
+            let _ = write!(line, " {:.3}{mark} |", goal.measured);
         }
         let _ = write!(
             line,
@@ -714,9 +1045,57 @@ fn sweep(args: &Args) {
         );
         println!("{line}");
     }
+    println!("\nThe default's spread over {seeds} (best – worst):\n");
+    println!("| goal | best | worst |");
+    println!("|---|---:|---:|");
+    for (what, (best, worst)) in default_spread {
+        println!("| {what} | {best:.3} | {worst:.3} |");
+    }
+    short_outages(args, &seeds);
+    eprintln!("herd: sweep in {:.1} s", started.elapsed().as_secs_f64());
 }
 
-fn jitter_name(jitter: Jitter) -> String {
+/// Short outages other than the goal's 5 s: the worst peak and p99 wait over
+/// the sweep's seeds, for the default and the previous default.
+fn short_outages(args: &Args, seeds: &str) {
+    const SHORT_S: [u64; 9] = [1, 2, 3, 5, 8, 10, 15, 20, 25];
+    println!(
+        "\n### Other short outages ({} clients, worst of {seeds}): peak 1-s arrival share / p99 wait (s)\n",
+        args.clients
+    );
+    let mut header = String::from("| setting |");
+    let mut rule = String::from("|---|");
+    for outage_s in SHORT_S {
+        let _ = write!(header, " D = {outage_s} s |");
+        rule.push_str("---:|");
+    }
+    println!("{header}\n{rule}");
+    for (name, backoff) in [
+        ("default", BackoffConfig::default()),
+        ("previous default", previous_default()),
+    ] {
+        let config = Config {
+            backoff,
+            ..Config::default()
+        };
+        let mut worst = [(0.0f64, Duration::ZERO); SHORT_S.len()];
+        for seed in args.seed..args.seed + SWEEP_SEEDS {
+            let fleet = stable_fleet(&config, args.clients, seed);
+            for (kept, outage_s) in worst.iter_mut().zip(SHORT_S) {
+                let scenario = Scenario::open(outage_s);
+                let row = Row::new("candidate", scenario, &tether_outcome(&fleet, scenario));
+                *kept = (kept.0.max(row.peak_arrival_share), kept.1.max(row.wait_p99));
+            }
+        }
+        let mut line = format!("| {name} |");
+        for (peak, p99) in worst {
+            let _ = write!(line, " {peak:.3} / {} |", secs(p99));
+        }
+        println!("{line}");
+    }
+}
+
+fn jitter_name(jitter: Jitter, cap: Duration) -> String {
     match jitter {
         Jitter::None => "none".into(),
         Jitter::Full => "full".into(),
@@ -724,18 +1103,20 @@ fn jitter_name(jitter: Jitter) -> String {
         Jitter::Decorrelated => "decorrelated".into(),
         Jitter::Proportional(p) => format!("+{:.1} %", f64::from(p) / 10.0),
         Jitter::Symmetric(p) => format!("±{:.1} %", f64::from(p) / 10.0),
+        Jitter::Phased(0) => "phased".into(),
+        Jitter::Phased(floor) => format!("phased, floor {:.2} s", cap.as_secs_f64() * f64::from(floor) / 1_000.0),
     }
 }
 
 // ---------------------------------------------------------------------------
 // The picture: arrivals per second after the server is back, one small panel
-// per schedule, one column per outage, on shared scales.
+// per schedule, one column per scenario, on shared scales.
 
-const PANEL_W: f64 = 380.0;
+const PANEL_W: f64 = 300.0;
 const PANEL_H: f64 = 54.0;
 const PANEL_GAP: f64 = 16.0;
 const LEFT: f64 = 215.0;
-const COLUMN_GAP: f64 = 60.0;
+const COLUMN_GAP: f64 = 50.0;
 const TOP: f64 = 124.0;
 /// The shared y scale tops out here; taller bars are clipped and labelled, so
 /// lockstep schedules do not flatten everyone else.
@@ -746,10 +1127,25 @@ const X_MAX_S: usize = 60;
 const COLORS: [&str; 8] = [
     "#1565c0", "#6d4c41", "#8e24aa", "#00897b", "#e65100", "#c2185b", "#558b2f", "#455a64",
 ];
+const GOAL_COLOR: &str = "#d32f2f";
+
+/// The columns of the picture: the three outages, then the smaller capacity
+/// with refusals.
+const PICTURED: [Scenario; 4] = [SCENARIOS[0], SCENARIOS[1], SCENARIOS[2], SCENARIOS[3]];
+
+/// The dashed line of a column: the peak goal, or the server's capacity.
+fn column_line_share(scenario: Scenario, clients: usize) -> f64 {
+    match scenario.capacity {
+        Some((per_s, _)) => f64::from(per_s) / clients as f64,
+        None if scenario.outage_s <= 5 => GOAL_PEAK_ARRIVAL_SHARE_SHORT,
+        None => GOAL_PEAK_ARRIVAL_SHARE,
+    }
+}
 
 fn render_svg(rows: &[Row], clients: usize) -> String {
-    let panels = rows.iter().filter(|row| row.outage_s == PICTURED_OUTAGES_S[0]).count();
-    let width = LEFT + 2.0 * PANEL_W + COLUMN_GAP + 30.0;
+    let panels = rows.iter().filter(|row| row.scenario == PICTURED[0]).count();
+    let columns = PICTURED.len() as f64;
+    let width = LEFT + columns * PANEL_W + (columns - 1.0) * COLUMN_GAP + 30.0;
     let plot_h = panels as f64 * (PANEL_H + PANEL_GAP) - PANEL_GAP;
     let height = TOP + plot_h + 50.0;
     let mut svg = String::new();
@@ -765,7 +1161,7 @@ fn render_svg(rows: &[Row], clients: usize) -> String {
     );
     let _ = writeln!(
         w,
-        r##"<text x="{LEFT}" y="40" fill="#333">{clients} clients lose the link at t = 0; the server refuses every attempt until t = D, then accepts all.</text>"##
+        r##"<text x="{LEFT}" y="40" fill="#333">{clients} clients lose the link at t = 0; the server refuses every attempt until t = D, then accepts all — or, in the last column, at most C each second, refusing the rest.</text>"##
     );
     // Legend.
     let legend_y = 62.0;
@@ -778,22 +1174,23 @@ fn render_svg(rows: &[Row], clients: usize) -> String {
     let goal_x = LEFT + 330.0;
     let _ = writeln!(
         w,
-        r##"<line x1="{goal_x}" y1="{:.0}" x2="{:.0}" y2="{:.0}" stroke="#d32f2f" stroke-dasharray="4 3"/><text x="{:.0}" y="{legend_y:.0}">wstether's goal: at most {:.0} % in any second</text>"##,
+        r##"<line x1="{goal_x}" y1="{:.0}" x2="{:.0}" y2="{:.0}" stroke="{GOAL_COLOR}" stroke-dasharray="4 3"/><text x="{:.0}" y="{legend_y:.0}">wstether's goal: at most {:.0} % in any second ({:.0} % after 5 s); in the last column the server's capacity, and the time by which 99 % should be in</text>"##,
         legend_y - 4.0,
         goal_x + 24.0,
         legend_y - 4.0,
         goal_x + 30.0,
-        GOAL_PEAK_ARRIVAL_SHARE * 100.0
+        GOAL_PEAK_ARRIVAL_SHARE * 100.0,
+        GOAL_PEAK_ARRIVAL_SHARE_SHORT * 100.0,
     );
     let _ = writeln!(
         w,
-        r##"<text x="{LEFT}" y="{:.0}" fill="#333">▲ n % — the tallest bar, clipped at {:.0} %; “+n % later” — the share arriving after the axis ends</text>"##,
+        r##"<text x="{LEFT}" y="{:.0}" fill="#333">▲ n % — the tallest bar, clipped at {:.0} %; “+n % later” — the share arriving after the axis ends; “99 %: t s” — when 99 % of the fleet is in</text>"##,
         legend_y + 18.0,
         Y_MAX_SHARE * 100.0
     );
 
-    for (column, outage_s) in PICTURED_OUTAGES_S.iter().enumerate() {
-        let column_rows: Vec<&Row> = rows.iter().filter(|row| row.outage_s == *outage_s).collect();
+    for (column, scenario) in PICTURED.iter().enumerate() {
+        let column_rows: Vec<&Row> = rows.iter().filter(|row| row.scenario == *scenario).collect();
         let x0 = LEFT + column as f64 * (PANEL_W + COLUMN_GAP);
         let longest = column_rows
             .iter()
@@ -804,9 +1201,13 @@ fn render_svg(rows: &[Row], clients: usize) -> String {
         // Round the x range up to a tick so both ends are labelled.
         let tick_s = if longest > 30 { 10 } else { 5 };
         let span_s = longest.div_ceil(tick_s).max(1) * tick_s;
+        let title = match scenario.capacity {
+            Some((per_s, _)) => format!("D = {} s, then at most {per_s} per second", scenario.outage_s),
+            None => format!("outage D = {} s", scenario.outage_s),
+        };
         let _ = writeln!(
             w,
-            r#"<text x="{:.0}" y="{:.0}" font-size="13" font-weight="bold" text-anchor="middle">outage D = {outage_s} s</text>"#,
+            r#"<text x="{:.0}" y="{:.0}" font-size="13" font-weight="bold" text-anchor="middle">{title}</text>"#,
             x0 + PANEL_W / 2.0,
             TOP - 14.0
         );
@@ -904,10 +1305,29 @@ fn draw_panel(w: &mut String, row: &Row, x0: f64, y0: f64, span_s: usize, color:
             share_of(later) * 100.0
         );
     }
-    let goal_y = y_of(GOAL_PEAK_ARRIVAL_SHARE);
+    let line_y = y_of(column_line_share(row.scenario, clients));
     let _ = writeln!(
         w,
-        r##"<line x1="{x0:.1}" y1="{goal_y:.1}" x2="{:.1}" y2="{goal_y:.1}" stroke="#d32f2f" stroke-dasharray="4 3"/>"##,
+        r##"<line x1="{x0:.1}" y1="{line_y:.1}" x2="{:.1}" y2="{line_y:.1}" stroke="{GOAL_COLOR}" stroke-dasharray="4 3"/>"##,
         x0 + PANEL_W
     );
+    if let Some((per_s, _)) = row.scenario.capacity {
+        // When 99 % are in, and the goal for it.
+        let goal_s = goal_capacity_s(clients, per_s);
+        if goal_s <= span_s as f64 {
+            let x = x0 + goal_s / span_s as f64 * PANEL_W;
+            let _ = writeln!(
+                w,
+                r##"<line x1="{x:.1}" y1="{y0:.1}" x2="{x:.1}" y2="{:.1}" stroke="{GOAL_COLOR}" stroke-dasharray="4 3"/>"##,
+                y0 + PANEL_H
+            );
+        }
+        let _ = writeln!(
+            w,
+            r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="{color}">99 %: {} s</text>"#,
+            x0 + PANEL_W - 4.0,
+            y0 + if later > 0 { 24.0 } else { 11.0 },
+            secs(row.wait_p99)
+        );
+    }
 }

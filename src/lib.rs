@@ -1,11 +1,28 @@
 //! Keeps one WebSocket alive from a plain thread, with no async runtime.
 //!
 //! The core of this crate does no I/O and reads no clock: a [`Supervisor`] is
-//! a state machine that is handed the time (`handle_*(now, …)`) and answers
-//! with actions, events and its next deadline (`poll_*()`). It is `no_std`,
-//! never allocates, and builds for microcontrollers. On top of it, behind the
-//! `std` feature, a blocking transport (tungstenite, rustls) and a thread
-//! client keep a real `ws://` or `wss://` link alive.
+//! a state machine that is handed the time (`handle_*(now, …)`) and answers,
+//! through one ordered drain ([`Supervisor::poll_output`]), with actions,
+//! events and its next deadline. It is `no_std`, never allocates, fits in 256
+//! bytes and builds for microcontrollers. On top of it, behind the `std`
+//! feature, a non-blocking link layer (rustls, tungstenite's frame layer) and
+//! a thread client keep a real `ws://` or `wss://` link alive.
+//!
+//! ```text
+//!             your thread / your event loop
+//!                        │
+//!   ┌────────────────────┴─────────────────────┐
+//!   │ client    (std)  Client, Session:         │  queues, subscriptions, events,
+//!   │                  one I/O thread or yours  │  one pollable fd, a clean close
+//!   ├───────────────────────────────────────────┤
+//!   │ transport (std)  connect, TLS, upgrade,   │  non-blocking; every error
+//!   │                  proxies, frames          │  becomes a core Failure
+//!   ├───────────────────────────────────────────┤
+//!   │ supervisor (no_std, no alloc)             │  backoff, jitter, heartbeat,
+//!   │                  time is an argument      │  breaker, rate limit, outcome
+//!   └───────────────────────────────────────────┘
+//!   feed (no_std): sequence gaps, duplicates, clock offset, link health
+//! ```
 //!
 //! # Keeping a link alive from a thread
 //!
@@ -21,29 +38,17 @@
 //! for message in client.iter().take(10) {
 //!     println!("{message}");
 //! }
-//! for event in client.events().try_iter() {
-//!     eprintln!("{:?} {:?}", event.event, event.detail);
-//! }
 //! let undelivered = client.close(); // what never reached a socket
 //! # let _ = undelivered; }
 //! ```
 //!
-//! `client::Session` drives the same transport from the caller's own loop;
+//! `client::Session` drives the same link from the caller's own loop;
 //! [`Supervisor`] alone (see its docs for the drain contract) is the whole
 //! policy for a `no_std` device with its own network stack.
 //!
-//! # Modules
-//!
-//! - The core: [`supervisor`], [`backoff`] and [`jitter`], [`heartbeat`],
-//!   [`failure`] and [`retry_after`], [`breaker`], [`rate_limit`],
-//!   [`endpoints`], [`stats`], [`event`], [`config`], [`time`].
-//! - Stream helpers for feeds: [`sequence`] (gaps and duplicates), [`dedup`],
-//!   [`clock_offset`], [`link_health`].
-//! - With `std`: `transport` (open a link within one deadline) and `client`.
-//!
 //! # Features
 //!
-//! - `std` (default): the transport and the thread client.
+//! - `std` (default): the transport and the client.
 //! - `tls` (default): `wss://` through rustls with the ring provider and the
 //!   Mozilla roots from `webpki-roots`.
 //!
@@ -51,41 +56,22 @@
 //! `alloc`.
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(unused_must_use)]
 #![warn(missing_docs, unreachable_pub, clippy::std_instead_of_core)]
 
 #[cfg(feature = "std")]
 extern crate std;
 
-pub mod backoff;
-pub mod breaker;
-pub mod clock_offset;
-pub mod config;
-pub mod dedup;
-pub mod endpoints;
-pub mod event;
-pub mod failure;
-pub mod heartbeat;
-pub mod jitter;
-pub mod link_health;
-pub mod rate_limit;
-pub mod retry_after;
-pub mod sequence;
-pub mod stats;
-pub mod supervisor;
-pub mod time;
+pub mod feed;
+mod supervisor;
+mod time;
 
-pub use backoff::{Backoff, BackoffConfig, ConfigError, Delay};
-pub use breaker::{BreakerState, LimitPolicy};
-pub use config::Config;
-pub use endpoints::EndpointConfig;
-pub use event::{Action, Event, State, TimerReason};
-pub use failure::{Cause, CloseAction, CloseCodeTable, Failure, FailureClass};
-pub use heartbeat::HeartbeatConfig;
-pub use jitter::Jitter;
-pub use rate_limit::RateLimitConfig;
-pub use retry_after::RetryAfter;
-pub use stats::{Snapshot, Stats};
-pub use supervisor::{Inbound, Supervisor};
+pub use supervisor::{
+    Action, AttemptId, BackoffConfig, BreakerState, Cause, CloseAction, CloseCodeTable, Config, ConfigError,
+    ConnectRateLimit, Counters, Deadline, Delay, EndpointConfig, Event, Failure, FailureClass, HeartbeatConfig,
+    Inbound, Jitter, LimitPolicy, Outcome, Output, RetryAfter, Snapshot, State, Stats, Supervisor, Timer,
+    DELAY_BUCKETS_SECS, MAX_OUTPUTS_PER_INPUT,
+};
 pub use time::Instant;
 
 #[cfg(feature = "std")]

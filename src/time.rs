@@ -75,6 +75,24 @@ impl Instant {
         }
     }
 
+    /// `self + millis` milliseconds, saturating at [`Instant::MAX`].
+    pub(crate) const fn add_millis(self, millis: u32) -> Instant {
+        Instant {
+            micros: self.micros.saturating_add(millis as u64 * 1_000),
+        }
+    }
+
+    /// Whole milliseconds from `earlier` to `self`, saturating at `u32::MAX`
+    /// (zero if `earlier` is later).
+    pub(crate) const fn millis_since(self, earlier: Instant) -> u32 {
+        let millis = self.micros.saturating_sub(earlier.micros) / 1_000;
+        if millis > u32::MAX as u64 {
+            u32::MAX
+        } else {
+            millis as u32
+        }
+    }
+
     /// `self - span`, saturating at [`Instant::ZERO`].
     pub const fn saturating_sub(self, span: Duration) -> Instant {
         Instant {
@@ -91,6 +109,12 @@ pub(crate) const fn duration_micros(span: Duration) -> u64 {
     } else {
         micros as u64
     }
+}
+
+/// A span in whole milliseconds if it fits the core's compact `u32` form:
+/// below `u32::MAX` ms (49.7 days), which stays free as a sentinel.
+pub(crate) fn millis_u32(span: Duration) -> Option<u32> {
+    u32::try_from(span.as_millis()).ok().filter(|&ms| ms < u32::MAX)
 }
 
 /// A span in whole milliseconds, saturating at `u64::MAX`.

@@ -33,10 +33,10 @@ fn core_makes_no_heap_allocations_across_100k_random_inputs() {
 #[test]
 fn stream_helpers_make_no_heap_allocations() {
     use core::time::Duration;
-    use wstether::clock_offset::ClockOffset;
-    use wstether::dedup::DuplicateFilter;
-    use wstether::link_health::LinkHealth;
-    use wstether::sequence::SequenceTracker;
+    use wstether::feed::ClockOffset;
+    use wstether::feed::DuplicateFilter;
+    use wstether::feed::LinkHealth;
+    use wstether::feed::SequenceTracker;
     use wstether::Instant;
 
     let mut rng = Rng::with_seed(6);

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use std::vec::Vec;
 
-use wstether::clock_offset::ClockOffset;
-use wstether::dedup::DuplicateFilter;
-use wstether::link_health::{LinkHealth, BUCKETS};
-use wstether::sequence::{Arrival, SequenceTracker};
+use wstether::feed::ClockOffset;
+use wstether::feed::DuplicateFilter;
+use wstether::feed::LinkHealth;
+use wstether::feed::{Arrival, SequenceTracker};
 use wstether::Instant;
 
 const SEEDS: u64 = 200;
@@ -92,7 +92,7 @@ impl Reference {
                 Arrival::InOrder
             } else {
                 self.pending.extend(next..seq);
-                Arrival::Gap(wstether::sequence::SeqRange::new(next, seq - 1).unwrap())
+                Arrival::Gap(wstether::feed::SeqRange::new(next, seq - 1).unwrap())
             };
             self.highest = Some(seq);
             self.seen.insert(seq);
@@ -372,7 +372,7 @@ fn link_health_matches_the_timeline() {
         let mut rng = fastrand::Rng::with_seed(seed);
         let created = Instant::from_micros(rng.u64(0..1 << 40));
         let bucket = rng.u64(1..5_000_000);
-        let window = Duration::from_micros(bucket * BUCKETS as u64);
+        let window = Duration::from_micros(bucket * LinkHealth::BUCKETS as u64);
         let mut health = LinkHealth::new(created, window).unwrap();
         let mut links: Vec<(Instant, Option<Instant>)> = Vec::new();
         let mut now = created;
@@ -381,7 +381,7 @@ fn link_health_matches_the_timeline() {
             let step_micros = match rng.u8(0..4) {
                 0 => rng.u64(0..bucket),
                 1 | 2 => rng.u64(0..bucket * 8),
-                _ => rng.u64(0..bucket * BUCKETS as u64 * 2),
+                _ => rng.u64(0..bucket * LinkHealth::BUCKETS as u64 * 2),
             };
             now = now + Duration::from_micros(step_micros);
             if rng.bool() {
@@ -399,7 +399,7 @@ fn link_health_matches_the_timeline() {
 
             let probe = now + Duration::from_micros(rng.u64(0..bucket * 3));
             let bucket_now = (probe - created).as_micros() as u64 / bucket;
-            let first = bucket_now.saturating_sub(BUCKETS as u64 - 1);
+            let first = bucket_now.saturating_sub(LinkHealth::BUCKETS as u64 - 1);
             let window_start = created + Duration::from_micros(first * bucket);
             assert_eq!(health.window_start(probe), window_start, "seed {seed} step {step}");
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tungstenite::Message;
 
 use crate::event::Event;
-use crate::sequence::{Arrival, SequenceConfigError, SequenceTracker};
+use crate::feed::{Arrival, SequenceConfigError, SequenceTracker};
 
 /// Finds the sequence number in a message, if it carries one.
 pub(crate) type Extract = Arc<dyn Fn(&Message) -> Option<u64> + Send + Sync>;

@@ -9,11 +9,11 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::supervisor::Uptime;
 use crate::time::{duration_micros, Instant};
 
-/// How many buckets the sliding window is cut into. The window slides one
-/// bucket at a time, so this is also its resolution (1/60 of the window).
-pub const BUCKETS: usize = 60;
+/// How many buckets the sliding window is cut into.
+const BUCKETS: usize = LinkHealth::BUCKETS;
 
 const MICROS_PER_HOUR: u128 = 3_600_000_000;
 const PPM: u64 = 1_000_000;
@@ -32,7 +32,7 @@ struct Bucket {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkHealthConfigError {
     /// The window must be at least one microsecond per bucket
-    /// ([`BUCKETS`] µs).
+    /// ([`LinkHealth::BUCKETS`] µs).
     WindowTooShort,
 }
 
@@ -56,7 +56,7 @@ impl core::error::Error for LinkHealthConfigError {}
 /// idempotent. Instants earlier than the last state change are treated as
 /// that change, so a clock that steps back cannot make time negative.
 ///
-/// The sliding window is cut into [`BUCKETS`] buckets aligned to the creation
+/// The sliding window is cut into [`LinkHealth::BUCKETS`] buckets aligned to the creation
 /// instant. At `now`, it covers the bucket holding `now` and the
 /// `BUCKETS - 1` before it (never reaching before creation), so its length
 /// varies between `BUCKETS - 1` and `BUCKETS` bucket widths; rates are
@@ -69,7 +69,7 @@ impl core::error::Error for LinkHealthConfigError {}
 /// ```
 /// use core::time::Duration;
 /// use wstether::Instant;
-/// use wstether::link_health::LinkHealth;
+/// use wstether::feed::LinkHealth;
 ///
 /// let mut health = LinkHealth::new(Instant::ZERO, Duration::from_secs(3_600))?;
 /// health.link_up(Instant::from_secs(10));
@@ -82,21 +82,21 @@ impl core::error::Error for LinkHealthConfigError {}
 /// assert_eq!(health.reliability_permille(now), 800); // 160 s of 200 s
 /// assert_eq!(health.reconnects_in_window(now), 1);
 /// assert_eq!(health.reconnects_per_hour(now), 18); // 1 in 200 s
-/// # Ok::<(), wstether::link_health::LinkHealthConfigError>(())
+/// # Ok::<(), wstether::feed::LinkHealthConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct LinkHealth {
-    created: Instant,
+    uptime: Uptime,
     bucket_micros: u64,
-    up_since: Option<Instant>,
-    state_since: Instant,
-    /// Up time of links that have ended.
-    completed_up_micros: u64,
     links: u64,
     buckets: [Bucket; BUCKETS],
 }
 
 impl LinkHealth {
+    /// How many buckets the sliding window is cut into. The window slides one
+    /// bucket at a time, so this is also its resolution (1/60 of the window).
+    pub const BUCKETS: usize = 60;
+
     /// Starts tracking at `now` with the link down, over a sliding `window`
     /// (rounded down to a whole number of microseconds per bucket).
     pub fn new(now: Instant, window: Duration) -> Result<LinkHealth, LinkHealthConfigError> {
@@ -105,11 +105,8 @@ impl LinkHealth {
             return Err(LinkHealthConfigError::WindowTooShort);
         }
         Ok(LinkHealth {
-            created: now,
+            uptime: Uptime::new(now),
             bucket_micros,
-            up_since: None,
-            state_since: now,
-            completed_up_micros: 0,
             links: 0,
             buckets: [Bucket::default(); BUCKETS],
         })
@@ -117,7 +114,7 @@ impl LinkHealth {
 
     /// The link came up at `now`. Does nothing if it is already up.
     pub fn link_up(&mut self, now: Instant) {
-        if self.up_since.is_some() {
+        if !self.uptime.link_up(now) {
             return;
         }
         let now = self.clamp(now);
@@ -126,47 +123,39 @@ impl LinkHealth {
             slot.reconnects = slot.reconnects.saturating_add(1);
         }
         self.links = self.links.saturating_add(1);
-        self.up_since = Some(now);
-        self.state_since = now;
     }
 
     /// The link went down at `now`. Does nothing if it is already down.
     pub fn link_down(&mut self, now: Instant) {
-        let Some(up_since) = self.up_since else {
-            return;
-        };
-        let now = self.clamp(now);
-        self.credit_up_time(up_since, now);
-        self.completed_up_micros = self.completed_up_micros.saturating_add(micros_between(up_since, now));
-        self.up_since = None;
-        self.state_since = now;
+        if let Some((up_since, now)) = self.uptime.link_down(now) {
+            self.credit_up_time(up_since, now);
+        }
     }
 
     /// Whether the link is up.
     pub const fn is_up(&self) -> bool {
-        self.up_since.is_some()
+        self.uptime.up_since().is_some()
     }
 
     /// When the current link came up, if it is up.
     pub const fn up_since(&self) -> Option<Instant> {
-        self.up_since
+        self.uptime.up_since()
     }
 
     /// How long the current link has been up; zero while down.
     pub fn current_uptime(&self, now: Instant) -> Duration {
-        Duration::from_micros(self.current_up_micros(self.clamp(now)))
+        self.uptime.current_uptime(now)
     }
 
     /// Up time summed over every link since creation, the current one
     /// included.
     pub fn total_uptime(&self, now: Instant) -> Duration {
-        let now = self.clamp(now);
-        Duration::from_micros(self.completed_up_micros.saturating_add(self.current_up_micros(now)))
+        self.uptime.total_uptime(now)
     }
 
     /// How long the link has been in its current state (up or down).
     pub fn time_in_state(&self, now: Instant) -> Duration {
-        self.clamp(now) - self.state_since
+        self.uptime.time_in_state(now)
     }
 
     /// The share of the window the link was up, in parts per million.
@@ -222,7 +211,7 @@ impl LinkHealth {
         self.links.saturating_sub(1)
     }
 
-    /// The full window: [`BUCKETS`] bucket widths.
+    /// The full window: [`LinkHealth::BUCKETS`] bucket widths.
     pub const fn window(&self) -> Duration {
         Duration::from_micros(self.bucket_micros.saturating_mul(BUCKETS as u64))
     }
@@ -240,20 +229,17 @@ impl LinkHealth {
     }
 
     fn clamp(&self, now: Instant) -> Instant {
-        now.max(self.state_since)
-    }
-
-    fn current_up_micros(&self, now: Instant) -> u64 {
-        self.up_since.map_or(0, |up_since| micros_between(up_since, now))
+        self.uptime.clamp(now)
     }
 
     fn bucket_of(&self, at: Instant) -> u64 {
-        micros_between(self.created, at) / self.bucket_micros
+        micros_between(self.uptime.created(), at) / self.bucket_micros
     }
 
     fn bucket_start(&self, index: u64) -> Instant {
         Instant::from_micros(
-            self.created
+            self.uptime
+                .created()
                 .as_micros()
                 .saturating_add(index.saturating_mul(self.bucket_micros)),
         )
@@ -278,7 +264,7 @@ impl LinkHealth {
             .filter(|slot| (first..=last).contains(&slot.index))
             .fold(0u64, |total, slot| total.saturating_add(slot.up_micros));
         // The current link is credited to buckets only when it ends.
-        let current = self.up_since.map_or(0, |up_since| {
+        let current = self.uptime.up_since().map_or(0, |up_since| {
             micros_between(up_since.max(self.bucket_start(first)), now)
         });
         ended_links.saturating_add(current)
@@ -300,7 +286,7 @@ impl LinkHealth {
 
     /// Spreads the up time `from..to` over the buckets it touches. Buckets
     /// more than a window before `to` can never be read again, so at most
-    /// [`BUCKETS`] are touched.
+    /// [`LinkHealth::BUCKETS`] are touched.
     fn credit_up_time(&mut self, from: Instant, to: Instant) {
         let first = self
             .bucket_of(from)

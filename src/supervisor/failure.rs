@@ -12,11 +12,13 @@ use core::time::Duration;
 pub enum FailureClass {
     /// Try again after the backoff delay: I/O errors, timeouts, 5xx, close 1006.
     Transient,
-    /// The server asked us to slow down (HTTP 429/503, close 1013): wait at
-    /// least the Retry-After (or the configured floor), spread by jitter.
-    RateLimited {
-        /// The server's Retry-After in whole seconds, if it sent one.
-        retry_after_secs: Option<u32>,
+    /// The server asked us to come back later (HTTP 429/503, close 1013):
+    /// wait at least its Retry-After (or the configured floor), spread by
+    /// jitter.
+    RetryLater {
+        /// The server's Retry-After in whole seconds, if it sent one;
+        /// saturates at 65 535 s (18 h), beyond any wait worth honouring.
+        retry_after_secs: Option<u16>,
     },
     /// Retrying cannot help (401, 403, 404, a bad certificate, close 1008):
     /// the supervisor stops in `Failed`.
@@ -48,8 +50,8 @@ pub enum Cause {
     CloseWithoutCode,
     /// The link ended without a close frame (1006).
     Abnormal,
-    /// The peer broke the WebSocket protocol, or sent something we refuse
-    /// (an oversized message, invalid UTF-8).
+    /// The peer broke the HTTP upgrade or the WebSocket protocol (a bad
+    /// frame, invalid UTF-8 in a text message, a malformed response).
     Protocol,
     /// A message exceeded the configured size limit.
     TooLarge,
@@ -59,6 +61,13 @@ pub enum Cause {
     HeartbeatTimeout,
     /// No data message arrived within the idle timeout.
     IdleTimeout,
+    /// The proxy failed or refused the tunnel (its answer, or an
+    /// authentication failure).
+    Proxy,
+    /// The server did not choose any of the subprotocols offered.
+    Subprotocol,
+    /// The application stopped the attempt (from its before-connect hook).
+    Application,
 }
 
 /// Why an attempt or a link ended: a cause and its class.
@@ -88,13 +97,14 @@ impl Failure {
 
     /// The upgrade was answered with `status` instead of 101.
     ///
-    /// 429 and 503 are rate-limited (with `retry_after`); other 5xx and 408 are
-    /// transient; 3xx is permanent (redirects are not followed: the URL is
-    /// wrong); every other status (401, 403, 404, 400, …) is permanent.
+    /// 429 and 503 mean "retry later" (with `retry_after`); other 5xx and 408
+    /// are transient; 3xx is permanent (redirects are not followed: the URL is
+    /// wrong); every other status (401, 403, 404, 400, a 200 from a plain web
+    /// server, …) is permanent.
     pub fn http_status(status: u16, retry_after: Option<Duration>) -> Failure {
         let class = match status {
-            429 | 503 => FailureClass::RateLimited {
-                retry_after_secs: retry_after.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
+            429 | 503 => FailureClass::RetryLater {
+                retry_after_secs: retry_after.map(|d| u16::try_from(d.as_secs()).unwrap_or(u16::MAX)),
             },
             408 | 500..=599 => FailureClass::Transient,
             _ => FailureClass::Permanent,
@@ -110,7 +120,7 @@ impl Failure {
     /// The server's Retry-After, if this failure carries one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self.class {
-            FailureClass::RateLimited { retry_after_secs } => retry_after_secs.map(|s| Duration::from_secs(s.into())),
+            FailureClass::RetryLater { retry_after_secs } => retry_after_secs.map(|s| Duration::from_secs(s.into())),
             _ => None,
         }
     }
@@ -139,6 +149,9 @@ impl fmt::Display for Cause {
             Cause::Config => f.write_str("invalid URL or configuration"),
             Cause::HeartbeatTimeout => f.write_str("no pong within the pong timeout"),
             Cause::IdleTimeout => f.write_str("no data within the idle timeout"),
+            Cause::Proxy => f.write_str("proxy failed"),
+            Cause::Subprotocol => f.write_str("server chose none of the offered subprotocols"),
+            Cause::Application => f.write_str("stopped by the application"),
         }
     }
 }
@@ -147,12 +160,12 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.class {
             FailureClass::Transient => write!(f, "{} (transient)", self.cause),
-            FailureClass::RateLimited {
+            FailureClass::RetryLater {
                 retry_after_secs: Some(s),
             } => {
-                write!(f, "{} (rate-limited, retry after {s}s)", self.cause)
+                write!(f, "{} (retry later, after {s}s)", self.cause)
             }
-            FailureClass::RateLimited { retry_after_secs: None } => write!(f, "{} (rate-limited)", self.cause),
+            FailureClass::RetryLater { retry_after_secs: None } => write!(f, "{} (retry later)", self.cause),
             FailureClass::Permanent => write!(f, "{} (permanent)", self.cause),
         }
     }
@@ -163,7 +176,7 @@ impl fmt::Display for Failure {
 pub enum CloseAction {
     /// Reconnect after the backoff delay.
     Reconnect,
-    /// Reconnect, but no sooner than the rate-limited floor (close 1013,
+    /// Reconnect, but no sooner than the retry-later floor (close 1013,
     /// "try again later").
     ReconnectLater,
     /// Stop: the server will not take us back as we are.
@@ -174,7 +187,7 @@ impl CloseAction {
     const fn class(self) -> FailureClass {
         match self {
             CloseAction::Reconnect => FailureClass::Transient,
-            CloseAction::ReconnectLater => FailureClass::RateLimited { retry_after_secs: None },
+            CloseAction::ReconnectLater => FailureClass::RetryLater { retry_after_secs: None },
             CloseAction::Stop => FailureClass::Permanent,
         }
     }
@@ -278,8 +291,8 @@ mod tests {
         let huge = Failure::http_status(503, Some(Duration::MAX));
         assert_eq!(
             huge.class,
-            FailureClass::RateLimited {
-                retry_after_secs: Some(u32::MAX)
+            FailureClass::RetryLater {
+                retry_after_secs: Some(u16::MAX)
             }
         );
     }
@@ -295,7 +308,7 @@ mod tests {
         }
         assert_eq!(
             table.classify(1013),
-            FailureClass::RateLimited { retry_after_secs: None }
+            FailureClass::RetryLater { retry_after_secs: None }
         );
     }
 

@@ -61,7 +61,7 @@ struct Sample {
 /// ```
 /// use core::time::Duration;
 /// use wstether::Instant;
-/// use wstether::clock_offset::ClockOffset;
+/// use wstether::feed::ClockOffset;
 ///
 /// let mut clock = ClockOffset::<8>::new();
 /// // Sent at local 10 s, answered 40 ms later; the server said 1_700_000_000.020 s.
@@ -76,7 +76,7 @@ struct Sample {
 /// let trade = 1_700_000_001_000_000;
 /// assert_eq!(clock.server_to_local(trade), Some(Instant::from_secs(11)));
 /// assert_eq!(clock.local_to_server(Instant::from_secs(11)), Some(trade));
-/// # Ok::<(), wstether::clock_offset::ClockSampleError>(())
+/// # Ok::<(), wstether::feed::ClockSampleError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClockOffset<const W: usize> {

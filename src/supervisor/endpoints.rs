@@ -24,31 +24,29 @@ impl Default for EndpointConfig {
 
 /// Which endpoint is current and how often it has failed in a row.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     current: u8,
     failures_here: u32,
 }
 
 impl Endpoints {
     /// The endpoint index to use for the next attempt.
-    pub fn current(&self) -> u8 {
+    pub(crate) fn current(&self) -> u8 {
         self.current
     }
 
-    /// Records a failure on the current endpoint; returns `true` when it
-    /// rotated to another one.
-    pub fn on_failure(&mut self, config: &EndpointConfig) -> bool {
+    /// Records a failure on the current endpoint, moving on after
+    /// `rotate_after` in a row.
+    pub(crate) fn on_failure(&mut self, count: u8, rotate_after: u32) {
         self.failures_here = self.failures_here.saturating_add(1);
-        if config.count > 1 && self.failures_here >= config.rotate_after.max(1) {
-            self.current = (self.current + 1) % config.count;
+        if count > 1 && self.failures_here >= rotate_after.max(1) {
+            self.current = (self.current + 1) % count;
             self.failures_here = 0;
-            return true;
         }
-        false
     }
 
     /// A link on the current endpoint became stable.
-    pub fn on_stable(&mut self) {
+    pub(crate) fn on_stable(&mut self) {
         self.failures_here = 0;
     }
 }
@@ -59,14 +57,10 @@ mod tests {
 
     #[test]
     fn rotates_after_f_failures_and_wraps() {
-        let config = EndpointConfig {
-            count: 3,
-            rotate_after: 2,
-        };
         let mut e = Endpoints::default();
         let seen: [u8; 7] = core::array::from_fn(|_| {
             let current = e.current();
-            e.on_failure(&config);
+            e.on_failure(3, 2);
             current
         });
         assert_eq!(seen, [0, 0, 1, 1, 2, 2, 0]);
@@ -74,14 +68,10 @@ mod tests {
 
     #[test]
     fn a_stable_link_forgives_earlier_failures() {
-        let config = EndpointConfig {
-            count: 2,
-            rotate_after: 2,
-        };
         let mut e = Endpoints::default();
-        e.on_failure(&config);
+        e.on_failure(2, 2);
         e.on_stable();
-        assert!(!e.on_failure(&config));
+        e.on_failure(2, 2);
         assert_eq!(e.current(), 0);
     }
 }

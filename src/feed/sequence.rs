@@ -205,7 +205,7 @@ impl core::error::Error for SequenceConfigError {}
 /// # Example
 ///
 /// ```
-/// use wstether::sequence::{Arrival, SeqRange, SequenceTracker};
+/// use wstether::feed::{Arrival, SeqRange, SequenceTracker};
 ///
 /// let mut feed = SequenceTracker::<8>::new(1_000)?;
 /// feed.reset(1); // the snapshot covered everything before 1
@@ -218,7 +218,7 @@ impl core::error::Error for SequenceConfigError {}
 /// assert_eq!(feed.observe(3).arrival, Arrival::Duplicate);
 /// assert_eq!(feed.missing().collect::<Vec<_>>(), [SeqRange::new(2, 2).unwrap()]);
 /// assert_eq!(feed.stats().missing, 2);
-/// # Ok::<(), wstether::sequence::SequenceConfigError>(())
+/// # Ok::<(), wstether::feed::SequenceConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct SequenceTracker<const GAPS: usize> {

@@ -78,7 +78,7 @@ impl core::error::Error for DedupConfigError {}
 /// ```
 /// use core::time::Duration;
 /// use wstether::Instant;
-/// use wstether::dedup::DuplicateFilter;
+/// use wstether::feed::DuplicateFilter;
 ///
 /// let mut seen = DuplicateFilter::<256>::with_ttl(Duration::from_secs(60))?;
 /// let now = Instant::from_secs(1);
@@ -88,7 +88,7 @@ impl core::error::Error for DedupConfigError {}
 /// // A minute later the id is forgotten.
 /// let later = now + Duration::from_secs(60);
 /// assert!(seen.check_and_record(later, 42));
-/// # Ok::<(), wstether::dedup::DedupConfigError>(())
+/// # Ok::<(), wstether::feed::DedupConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct DuplicateFilter<const N: usize> {

@@ -1,0 +1,105 @@
+//! The supervisor's one output queue: actions and events in the order they
+//! arose, in a fixed ring.
+
+use super::event::{Action, Event};
+use super::MAX_OUTPUTS_PER_INPUT;
+
+/// One queued output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    Action(Action),
+    Event(Event),
+}
+
+/// As much as one input produces, so a driver that drains after every input
+/// never loses anything.
+const CAPACITY: usize = MAX_OUTPUTS_PER_INPUT;
+const _: () = assert!(CAPACITY >= MAX_OUTPUTS_PER_INPUT && CAPACITY <= u8::MAX as usize);
+
+/// A ring of [`Entry`]. A driver that skips draining loses the oldest event
+/// (never an action while an event can go instead); the loss is reported as
+/// [`Event::EventsDropped`] ahead of what is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Outputs {
+    items: [Entry; CAPACITY],
+    head: u8,
+    len: u8,
+    dropped: u32,
+}
+
+impl Outputs {
+    pub(crate) const fn new() -> Outputs {
+        Outputs {
+            items: [Entry::Event(Event::Stable); CAPACITY],
+            head: 0,
+            len: 0,
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        CAPACITY - usize::from(self.len)
+    }
+
+    fn index(&self, offset: usize) -> usize {
+        (usize::from(self.head) + offset) % CAPACITY
+    }
+
+    pub(crate) fn push(&mut self, entry: Entry) {
+        if usize::from(self.len) == CAPACITY {
+            self.evict();
+        }
+        let tail = self.index(usize::from(self.len));
+        self.items[tail] = entry;
+        self.len += 1;
+    }
+
+    /// Makes room in a full ring: the oldest event goes, or the oldest entry
+    /// when all are actions (superseded by what the driver is about to read).
+    fn evict(&mut self) {
+        let len = usize::from(self.len);
+        let victim = (0..len)
+            .find(|&i| matches!(self.items[self.index(i)], Entry::Event(_)))
+            .unwrap_or(0);
+        if matches!(self.items[self.index(victim)], Entry::Event(_)) {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        for i in victim..len - 1 {
+            self.items[self.index(i)] = self.items[self.index(i + 1)];
+        }
+        self.len -= 1;
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Entry> {
+        if self.dropped > 0 {
+            let count = core::mem::take(&mut self.dropped);
+            return Some(Entry::Event(Event::EventsDropped { count }));
+        }
+        if self.len == 0 {
+            return None;
+        }
+        let entry = self.items[usize::from(self.head)];
+        self.head = ((usize::from(self.head) + 1) % CAPACITY) as u8;
+        self.len -= 1;
+        Some(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_order_and_reports_what_an_undrained_driver_lost() {
+        let mut outputs = Outputs::new();
+        outputs.push(Entry::Event(Event::Stable));
+        outputs.push(Entry::Action(Action::SendPing));
+        outputs.push(Entry::Event(Event::BreakerClosed));
+        outputs.push(Entry::Action(Action::Close));
+        assert_eq!(outputs.pop(), Some(Entry::Event(Event::EventsDropped { count: 1 })));
+        assert_eq!(outputs.pop(), Some(Entry::Action(Action::SendPing)));
+        assert_eq!(outputs.pop(), Some(Entry::Event(Event::BreakerClosed)));
+        assert_eq!(outputs.pop(), Some(Entry::Action(Action::Close)));
+        assert_eq!(outputs.pop(), None);
+    }
+}

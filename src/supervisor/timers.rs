@@ -1,0 +1,137 @@
+//! The supervisor's deadlines: one enum, one fixed table.
+//!
+//! Every deadline the supervisor can wait for has a slot; an unset slot holds
+//! a sentinel. `handle_timeout` walks the table for what is due, so there is
+//! no heap, no queue of timers and no deadline kept anywhere else.
+
+use crate::time::Instant;
+
+/// A deadline the supervisor waits for, reported by
+/// [`crate::Supervisor::poll_timeout`] and [`crate::Output::Timeout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// The next connection attempt (backoff, connect rate limit or breaker).
+    Reconnect,
+    /// The deadline of the attempt in progress.
+    ConnectTimeout,
+    /// A ping is due.
+    Ping,
+    /// The pong deadline of the ping in flight.
+    PongTimeout,
+    /// The idle (stale data) deadline.
+    Idle,
+    /// The link will count as stable.
+    Stable,
+}
+
+impl Timer {
+    /// Every timer, in the order of the table; the earlier one wins a tie.
+    pub(crate) const ALL: [Timer; 6] = [
+        Timer::ConnectTimeout,
+        Timer::PongTimeout,
+        Timer::Idle,
+        Timer::Stable,
+        Timer::Ping,
+        Timer::Reconnect,
+    ];
+}
+
+/// When a timer fires, and which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// The instant at which to call `handle_timeout`.
+    pub at: Instant,
+    /// What for.
+    pub timer: Timer,
+}
+
+/// "Not set". A deadline at the very end of time is kept one microsecond
+/// earlier, which no clock will ever reach either.
+const UNSET: u64 = u64::MAX;
+
+/// One deadline per [`Timer`], in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerTable {
+    at: [u64; Timer::ALL.len()],
+}
+
+impl TimerTable {
+    pub(crate) const fn new() -> TimerTable {
+        TimerTable {
+            at: [UNSET; Timer::ALL.len()],
+        }
+    }
+
+    const fn slot(timer: Timer) -> usize {
+        match timer {
+            Timer::ConnectTimeout => 0,
+            Timer::PongTimeout => 1,
+            Timer::Idle => 2,
+            Timer::Stable => 3,
+            Timer::Ping => 4,
+            Timer::Reconnect => 5,
+        }
+    }
+
+    /// Sets `timer` to fire at `at`.
+    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
+        self.at[Self::slot(timer)] = at.as_micros().min(UNSET - 1);
+    }
+
+    pub(crate) fn clear(&mut self, timer: Timer) {
+        self.at[Self::slot(timer)] = UNSET;
+    }
+
+    pub(crate) fn clear_all(&mut self) {
+        self.at = [UNSET; Timer::ALL.len()];
+    }
+
+    #[cfg(test)]
+    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+        let at = self.at[Self::slot(timer)];
+        (at != UNSET).then_some(Instant::from_micros(at))
+    }
+
+    /// The earliest deadline, if any timer is set.
+    pub(crate) fn next(&self) -> Option<Deadline> {
+        let mut best: Option<Deadline> = None;
+        for timer in Timer::ALL {
+            let at = self.at[Self::slot(timer)];
+            if at != UNSET && best.is_none_or(|b| at < b.at.as_micros()) {
+                best = Some(Deadline {
+                    at: Instant::from_micros(at),
+                    timer,
+                });
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earliest_set_timer_wins_and_ties_go_to_the_table_order() {
+        let mut table = TimerTable::new();
+        assert_eq!(table.next(), None);
+        table.set(Timer::Reconnect, Instant::from_secs(5));
+        table.set(Timer::Ping, Instant::from_secs(3));
+        table.set(Timer::Idle, Instant::from_secs(3));
+        assert_eq!(
+            table.next(),
+            Some(Deadline {
+                at: Instant::from_secs(3),
+                timer: Timer::Idle
+            })
+        );
+        table.clear(Timer::Idle);
+        table.clear(Timer::Ping);
+        assert_eq!(table.next().map(|d| d.timer), Some(Timer::Reconnect));
+        table.set(Timer::Stable, Instant::MAX);
+        assert_eq!(table.get(Timer::Stable), Some(Instant::from_micros(u64::MAX - 1)));
+        table.clear_all();
+        assert_eq!(table.next(), None);
+    }
+}
