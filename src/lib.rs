@@ -78,3 +78,13 @@ pub use time::Instant;
 pub mod client;
 #[cfg(feature = "std")]
 pub mod transport;
+
+/// A WebSocket message (tungstenite's), re-exported so that callers need not
+/// pin tungstenite themselves.
+#[cfg(feature = "std")]
+pub use tungstenite::Message;
+
+/// The rustls crate this crate was built with, for the types
+/// [`transport::TlsConfig`] takes (`ClientConfig`, `RootCertStore`).
+#[cfg(feature = "tls")]
+pub use rustls;

@@ -1,26 +1,28 @@
 //! The client's events, readable from any thread.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 use std::sync::mpsc::{RecvError, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 
 use super::bounded::{Bounded, Take};
-use super::session::ClientEvent;
+use super::event::ClientEvent;
 
-/// Where a [`super::Client`]'s events arrive: attempts, links, delays,
-/// timeouts, sequence gaps, the end. Its methods mirror
+/// Where a [`super::Client`]'s events arrive. Its methods mirror
 /// `std::sync::mpsc::Receiver`, but any number of threads may use it.
 ///
 /// It holds at most the builder's `event_capacity` unread events; newer ones
-/// are dropped (and logged) rather than slowing the link.
+/// are dropped and counted ([`Events::dropped`]) rather than slowing the
+/// link. The end of the session is never lost: [`super::Client::ending`].
 #[derive(Debug)]
 pub struct Events {
     queue: Arc<Bounded<ClientEvent>>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Events {
-    pub(crate) fn new(queue: Arc<Bounded<ClientEvent>>) -> Events {
-        Events { queue }
+    pub(crate) fn new(queue: Arc<Bounded<ClientEvent>>, dropped: Arc<AtomicU64>) -> Events {
+        Events { queue, dropped }
     }
 
     /// The next event, waiting for it; `Err` once the client has ended and
@@ -58,5 +60,10 @@ impl Events {
     /// Events as they arrive, until the client ends.
     pub fn iter(&self) -> impl Iterator<Item = ClientEvent> + '_ {
         core::iter::from_fn(|| self.recv().ok())
+    }
+
+    /// Events dropped because this queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }

@@ -1,7 +1,8 @@
 //! What waits to be written: subscriptions (state, replayed on every link)
-//! and the bounded queue of messages `send` accepted. Shared between the
-//! caller's threads and the thread that owns the socket.
+//! and the queue of messages `send` accepted, bounded in messages and bytes.
+//! Shared between the caller's threads and the thread that drives the link.
 
+use core::time::Duration;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant as StdInstant;
@@ -9,16 +10,42 @@ use std::vec::Vec;
 
 use tungstenite::Message;
 
+use super::delivery::Settle;
 use super::error::SendError;
 
 /// Identifies a subscription, for [`super::Client::unsubscribe`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubscriptionId(u64);
 
+/// What travels with a queued message.
+#[derive(Debug, Default)]
+pub(crate) struct Meta {
+    /// Not written to a socket by then: handed back as expired.
+    pub(crate) expires: Option<StdInstant>,
+    /// Told the message's fate.
+    pub(crate) settle: Option<Settle>,
+    /// The id the server acknowledges (acknowledgement mode).
+    pub(crate) ack_id: Option<u64>,
+}
+
+/// A message accepted by `send`, until it is delivered or handed back.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) message: Message,
+    pub(crate) meta: Meta,
+}
+
+/// The bytes a message counts for in the queue's budget.
+pub(crate) fn size(message: &Message) -> usize {
+    message.len()
+}
+
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    queue: VecDeque<Message>,
+    queue: VecDeque<Outgoing>,
+    bytes: usize,
     capacity: usize,
+    byte_capacity: usize,
     subscriptions: Vec<(SubscriptionId, Message)>,
     next_id: u64,
     /// Subscriptions added while a link is open, still to be sent on it.
@@ -29,23 +56,30 @@ pub(crate) struct Outbox {
     link_open: bool,
     /// No more sends: the client is closing or finished.
     closed: bool,
+    /// No queued message expires before this (a lower bound, made exact
+    /// when the queue is scanned).
+    next_expiry: Option<StdInstant>,
 }
 
-/// The outbox behind a lock, with a condition for blocked senders.
+/// The outbox behind a lock, with conditions for blocked senders and for
+/// callers waiting for the queue to drain.
 #[derive(Debug)]
 pub(crate) struct SharedOutbox {
     outbox: Mutex<Outbox>,
     space: Condvar,
+    drained: Condvar,
 }
 
 impl SharedOutbox {
-    pub(crate) fn new(capacity: usize, subscriptions: Vec<Message>) -> SharedOutbox {
+    pub(crate) fn new(capacity: usize, byte_capacity: usize, subscriptions: Vec<Message>) -> SharedOutbox {
         let count = subscriptions.len() as u64;
         SharedOutbox {
             outbox: Mutex::new(Outbox {
                 // Grows with use: an idle client should not pay for its capacity.
                 queue: VecDeque::new(),
+                bytes: 0,
                 capacity,
+                byte_capacity,
                 subscriptions: subscriptions
                     .into_iter()
                     .enumerate()
@@ -55,8 +89,10 @@ impl SharedOutbox {
                 fresh_subscriptions: VecDeque::new(),
                 link_open: false,
                 closed: false,
+                next_expiry: None,
             }),
             space: Condvar::new(),
+            drained: Condvar::new(),
         }
     }
 
@@ -66,23 +102,19 @@ impl SharedOutbox {
         self.outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues `message`, or hands it back at once.
-    pub(crate) fn try_push(&self, message: Message) -> Result<(), SendError> {
-        let mut outbox = self.lock();
-        outbox.push(message)
-    }
-
-    /// Queues `message`, waiting for space until `deadline`.
-    pub(crate) fn push_until(&self, mut message: Message, deadline: StdInstant) -> Result<(), SendError> {
+    /// Queues `outgoing`, waiting for space until `deadline` (`None`: not at
+    /// all).
+    pub(crate) fn push(&self, mut outgoing: Outgoing, deadline: Option<StdInstant>) -> Result<(), SendError> {
         let mut outbox = self.lock();
         loop {
-            match outbox.push(message) {
-                Err(SendError::Full(back)) => message = back,
-                other => return other,
-            }
-            let left = deadline.saturating_duration_since(StdInstant::now());
+            outgoing = match outbox.push(outgoing) {
+                Ok(()) => return Ok(()),
+                Err((Refusal::Closed, back)) => return Err(SendError::Closed(back.message)),
+                Err((Refusal::Full, back)) => back,
+            };
+            let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(StdInstant::now()));
             if left.is_zero() {
-                return Err(SendError::Full(message));
+                return Err(SendError::Full(outgoing.message));
             }
             outbox = self
                 .space
@@ -96,18 +128,90 @@ impl SharedOutbox {
     pub(crate) fn notify_space(&self) {
         self.space.notify_all();
     }
+
+    /// Tells callers waiting for the queue to drain that it did (or that
+    /// the session ended).
+    pub(crate) fn notify_drained(&self) {
+        self.drained.notify_all();
+    }
+
+    /// Waits until `done` holds for the outbox or `deadline` passes; `done`
+    /// is checked whenever the session signals progress.
+    pub(crate) fn wait_until(&self, deadline: StdInstant, mut done: impl FnMut(&Outbox) -> bool) -> bool {
+        let mut outbox = self.lock();
+        loop {
+            if done(&outbox) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(StdInstant::now());
+            if left.is_zero() {
+                return false;
+            }
+            outbox = self
+                .drained
+                .wait_timeout(outbox, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Why the queue did not take a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Full,
+    Closed,
 }
 
 impl Outbox {
-    fn push(&mut self, message: Message) -> Result<(), SendError> {
+    /// Queues `outgoing`, or hands it back with the reason.
+    fn push(&mut self, outgoing: Outgoing) -> Result<(), (Refusal, Outgoing)> {
         if self.closed {
-            return Err(SendError::Closed(message));
+            return Err((Refusal::Closed, outgoing));
         }
-        if self.queue.len() >= self.capacity {
-            return Err(SendError::Full(message));
+        let bytes = size(&outgoing.message);
+        // A message larger than the byte budget still goes through an empty
+        // queue; otherwise it could never be sent.
+        let over_bytes = !self.queue.is_empty() && self.bytes.saturating_add(bytes) > self.byte_capacity;
+        if self.queue.len() >= self.capacity || over_bytes {
+            return Err((Refusal::Full, outgoing));
         }
-        self.queue.push_back(message);
+        self.bytes += bytes;
+        if let Some(at) = outgoing.meta.expires {
+            self.next_expiry = Some(self.next_expiry.map_or(at, |t| t.min(at)));
+        }
+        self.queue.push_back(outgoing);
         Ok(())
+    }
+
+    /// When the earliest queued message expires, if any may.
+    pub(crate) fn next_expiry(&self) -> Option<StdInstant> {
+        self.next_expiry
+    }
+
+    /// Takes out every queued message expired at `now`, in order.
+    pub(crate) fn take_expired(&mut self, now: StdInstant, into: &mut Vec<Outgoing>) {
+        if self.next_expiry.is_none_or(|at| at > now) {
+            return;
+        }
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        let mut next = None::<StdInstant>;
+        for outgoing in self.queue.drain(..) {
+            match outgoing.meta.expires {
+                Some(at) if at <= now => {
+                    self.bytes -= size(&outgoing.message);
+                    into.push(outgoing);
+                }
+                expires => {
+                    if let Some(at) = expires {
+                        next = Some(next.map_or(at, |t| t.min(at)));
+                    }
+                    kept.push_back(outgoing);
+                }
+            }
+        }
+        self.queue = kept;
+        self.next_expiry = next;
     }
 
     pub(crate) fn subscribe(&mut self, message: Message) -> SubscriptionId {
@@ -126,8 +230,13 @@ impl Outbox {
         Some(self.subscriptions.remove(index).1)
     }
 
+    /// The subscriptions, in replay order, with their ids.
+    pub(crate) fn subscriptions(&self) -> Vec<(SubscriptionId, Message)> {
+        self.subscriptions.clone()
+    }
+
     /// Every subscription, in order, for a new link.
-    pub(crate) fn replay(&mut self) -> Vec<Message> {
+    pub(crate) fn replay(&mut self) -> VecDeque<Message> {
         self.link_open = true;
         self.fresh_subscriptions.clear();
         self.subscriptions.iter().map(|(_, m)| m.clone()).collect()
@@ -143,19 +252,15 @@ impl Outbox {
     }
 
     /// Moves up to `max` queued messages, oldest first, to the back of `into`.
-    pub(crate) fn take_batch(&mut self, max: usize, into: &mut VecDeque<Message>) {
+    pub(crate) fn take_batch(&mut self, max: usize, into: &mut VecDeque<Outgoing>) {
         let n = max.min(self.queue.len());
-        into.extend(self.queue.drain(..n));
-    }
-
-    /// Puts messages that were in flight on a dead link back in front, in order.
-    /// They may push the queue past its capacity for a moment; nothing is lost.
-    pub(crate) fn requeue_front(&mut self, messages: Vec<Message>) {
-        for message in messages.into_iter().rev() {
-            self.queue.push_front(message);
+        for outgoing in self.queue.drain(..n) {
+            self.bytes -= size(&outgoing.message);
+            into.push_back(outgoing);
         }
     }
 
+    /// Nothing queued: no message, no fresh subscription.
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty() && self.fresh_subscriptions.is_empty()
     }
@@ -169,7 +274,9 @@ impl Outbox {
     }
 
     /// Everything still queued, for handing back.
-    pub(crate) fn take_all(&mut self) -> Vec<Message> {
-        self.queue.drain(..).collect()
+    pub(crate) fn take_all(&mut self) -> VecDeque<Outgoing> {
+        self.bytes = 0;
+        self.next_expiry = None;
+        core::mem::take(&mut self.queue)
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tungstenite::Message;
 
-use crate::event::Event;
+use super::event::EventKind;
 use crate::feed::{Arrival, SequenceConfigError, SequenceTracker};
 
 /// Finds the sequence number in a message, if it carries one.
@@ -54,15 +54,20 @@ impl SequenceCheck {
     }
 
     /// The event this message's number calls for, if any.
-    pub(crate) fn check(&mut self, message: &Message) -> Option<Event> {
+    pub(crate) fn check(&mut self, message: &Message) -> Option<EventKind> {
         let seq = (self.extract)(message)?;
         match self.tracker.observe(seq).arrival {
-            Arrival::Gap(range) => Some(Event::SequenceGap {
+            Arrival::Gap(range) => Some(EventKind::SequenceGap {
                 first: range.start(),
                 last: range.end(),
             }),
-            Arrival::Duplicate => Some(Event::SequenceDuplicate { seq }),
+            Arrival::Duplicate => Some(EventKind::SequenceDuplicate { seq }),
             Arrival::InOrder | Arrival::Late => None,
         }
+    }
+
+    /// The highest sequence number seen, for resuming a feed on a new link.
+    pub(crate) fn highest(&self) -> Option<u64> {
+        self.tracker.highest()
     }
 }

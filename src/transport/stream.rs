@@ -1,102 +1,110 @@
-//! The byte stream under the WebSocket: plain TCP or rustls over TCP, with a
-//! deadline that bounds every socket read and write while the link is opening.
+//! The byte stream under a link: a non-blocking TCP socket, with or without
+//! TLS, and the queue of bytes waiting to go out.
+//!
+//! Everything written to a [`Stream`] — our frames and the replies
+//! tungstenite queues on its own (pongs, the close reply) — goes into one
+//! queue, whole and in order; [`Stream::send`] moves it to the kernel when the
+//! socket takes it. Counting the bytes that reached the kernel is what lets
+//! the link tell, message by message, what was written to the socket and what
+//! must be handed back when the link dies. With TLS a byte counts only once
+//! the record carrying it is out, so a message in a half-written record is
+//! one the server cannot have read.
 
-use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, Ordering};
-use core::time::Duration;
-#[cfg(feature = "tls")]
-use std::boxed::Box;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-use std::time::Instant as StdInstant;
 use std::vec::Vec;
 
-/// How long one blocking socket call may wait before the deadline and the
-/// cancel flag are checked again: the bound on how late a cancel is noticed.
-const SLICE: Duration = Duration::from_millis(100);
+use mio::net::TcpStream;
 
-/// The TCP stream under a link. While the link opens, every read and write
-/// gets only the time left before the open deadline, so a server that
-/// dribbles one byte at a time cannot stretch the open past it. Once open,
-/// the stream is non-blocking and registered with the client's poller.
+use super::close_sniffer::CloseSniffer;
+
+/// Plaintext handed to rustls at a time: one full TLS record.
+#[cfg(feature = "tls")]
+const TLS_CHUNK: usize = 16 * 1024;
+
+/// A non-blocking byte stream with its own outbound queue.
 #[derive(Debug)]
-pub struct Socket {
-    phase: Phase,
-    /// Bytes read so far: any inbound byte proves the link alive, even
-    /// before a whole frame has arrived.
+pub(crate) struct Stream {
+    tcp: TcpStream,
+    #[cfg(feature = "tls")]
+    tls: Option<std::boxed::Box<rustls::ClientConnection>>,
+    out: Vec<u8>,
+    /// Bytes at the front of `out` already handed on.
+    out_start: usize,
+    /// Plaintext bytes ever queued, handed on (to the socket or to rustls),
+    /// and known to be in the kernel.
+    queued: u64,
+    handed: u64,
+    sent: u64,
+    /// Bytes read from the socket (wrapping): any of them proves the link alive.
     received: u64,
-    /// Once open: bytes read from the socket but not yet asked for.
-    /// Tungstenite reads into what is left of its buffer, and while received
-    /// messages are still held by the caller that can be a few hundred bytes;
-    /// serving those small reads from here costs a copy instead of a system
-    /// call each. Allocated on the first read, `buffer_size` long.
-    read_ahead: Vec<u8>,
-    read_pos: usize,
-    buffer_size: usize,
+    /// Follows the server's frames once the link is open.
+    sniffer: Option<CloseSniffer>,
 }
 
-#[derive(Debug)]
-enum Phase {
-    Opening {
-        tcp: TcpStream,
-        deadline: StdInstant,
-        cancel: Option<Arc<AtomicBool>>,
-    },
-    Open(mio::net::TcpStream),
-    /// Only between `establish` taking the stream and putting it back.
-    Gone,
-}
-
-impl Socket {
-    pub(crate) fn new(
-        tcp: TcpStream,
-        deadline: StdInstant,
-        cancel: Option<Arc<AtomicBool>>,
-        buffer_size: usize,
-    ) -> Socket {
-        Socket {
-            phase: Phase::Opening { tcp, deadline, cancel },
+impl Stream {
+    pub(crate) fn new(tcp: TcpStream) -> Stream {
+        Stream {
+            tcp,
+            #[cfg(feature = "tls")]
+            tls: None,
+            out: Vec::new(),
+            out_start: 0,
+            queued: 0,
+            handed: 0,
+            sent: 0,
             received: 0,
-            read_ahead: Vec::new(),
-            read_pos: 0,
-            buffer_size,
+            sniffer: None,
         }
     }
 
-    /// A read once open: from the read-ahead if it holds anything, else
-    /// straight into `buf` when that is at least as large, else through a
-    /// refill of the read-ahead.
-    fn read_open(
-        tcp: &mut mio::net::TcpStream,
-        ahead: &mut Vec<u8>,
-        pos: &mut usize,
-        size: usize,
-        buf: &mut [u8],
-    ) -> io::Result<(usize, usize)> {
-        if *pos < ahead.len() {
-            let n = buf.len().min(ahead.len() - *pos);
-            buf[..n].copy_from_slice(&ahead[*pos..*pos + n]);
-            *pos += n;
-            return Ok((n, 0));
-        }
-        if buf.len() >= size {
-            let n = tcp.read(buf)?;
-            return Ok((n, n));
-        }
-        ahead.resize(size, 0);
-        let filled = match tcp.read(ahead) {
-            Ok(n) => n,
-            Err(e) => {
-                ahead.clear();
-                return Err(e);
+    /// The socket, for registering with a poller.
+    pub(crate) fn tcp_mut(&mut self) -> &mut TcpStream {
+        &mut self.tcp
+    }
+
+    /// Starts TLS over this stream (directly, or through a proxy's tunnel).
+    #[cfg(feature = "tls")]
+    pub(crate) fn start_tls(&mut self, connection: rustls::ClientConnection) {
+        self.tls = Some(std::boxed::Box::new(connection));
+    }
+
+    /// Drives the TLS handshake as far as the socket allows; `true` once it
+    /// is done.
+    #[cfg(feature = "tls")]
+    pub(crate) fn handshake(&mut self) -> io::Result<bool> {
+        while let Some(tls) = self.tls.as_deref_mut() {
+            if tls.wants_write() {
+                match tls.write_tls(&mut self.tcp) {
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                }
             }
-        };
-        ahead.truncate(filled);
-        let n = buf.len().min(filled);
-        buf[..n].copy_from_slice(&ahead[..n]);
-        *pos = n;
-        Ok((n, filled))
+            if !tls.is_handshaking() {
+                return Ok(true);
+            }
+            match tls.read_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.received = self.received.wrapping_add(n as u64),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            tls.process_new_packets().map_err(io::Error::other)?;
+        }
+        Ok(true)
+    }
+
+    /// Starts following the server's frames: the link is open, and
+    /// `already_read` are its first bytes, read with the upgrade response.
+    pub(crate) fn follow_frames(&mut self, already_read: &[u8]) {
+        let mut sniffer = CloseSniffer::default();
+        sniffer.feed(already_read);
+        self.sniffer = Some(sniffer);
+    }
+
+    /// The code of the last close frame the server sent, as sent.
+    pub(crate) fn last_close(&self) -> Option<Option<u16>> {
+        self.sniffer.as_ref().and_then(CloseSniffer::last_close)
     }
 
     /// Bytes read from the socket so far (wrapping).
@@ -104,152 +112,126 @@ impl Socket {
         self.received
     }
 
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match &self.phase {
-            Phase::Opening { tcp, .. } => tcp.peer_addr(),
-            Phase::Open(tcp) => tcp.peer_addr(),
-            Phase::Gone => Err(io::ErrorKind::NotConnected.into()),
+    /// Total bytes ever queued; a message queued between two readings of
+    /// this is in the kernel once [`Stream::sent`] reaches the second.
+    pub(crate) fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// Total queued bytes known to be in the kernel.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Queued bytes not yet in the kernel.
+    pub(crate) fn unsent(&self) -> u64 {
+        self.queued - self.sent
+    }
+
+    /// Whether anything waits to go out (queued bytes, or TLS records).
+    pub(crate) fn has_output(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
+            return true;
+        }
+        self.out_start < self.out.len()
+    }
+
+    /// Moves queued bytes to the kernel until the socket would block.
+    pub(crate) fn send(&mut self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_deref_mut() {
+            loop {
+                if tls.wants_write() {
+                    match tls.write_tls(&mut self.tcp) {
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                // Every record is out: all plaintext handed over is in the kernel.
+                self.sent = self.handed;
+                let pending = &self.out[self.out_start..];
+                if pending.is_empty() {
+                    break;
+                }
+                let n = tls.writer().write(&pending[..pending.len().min(TLS_CHUNK)])?;
+                self.out_start += n;
+                self.handed += n as u64;
+            }
+            self.compact();
+            return Ok(());
+        }
+        while self.out_start < self.out.len() {
+            match self.tcp.write(&self.out[self.out_start..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out_start += n;
+                    self.handed += n as u64;
+                    self.sent = self.handed;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.compact();
+        Ok(())
+    }
+
+    /// Reclaims the space of bytes handed on, without moving bytes often.
+    fn compact(&mut self) {
+        if self.out_start == self.out.len() {
+            self.out.clear();
+            self.out_start = 0;
+        } else if self.out_start > self.out.len() / 2 {
+            self.out.drain(..self.out_start);
+            self.out_start = 0;
         }
     }
 
-    /// Ends the opening phase: no deadline, non-blocking from now on.
-    pub(crate) fn establish(&mut self) -> io::Result<()> {
-        match core::mem::replace(&mut self.phase, Phase::Gone) {
-            Phase::Opening { tcp, .. } => {
-                tcp.set_read_timeout(None)?;
-                tcp.set_write_timeout(None)?;
-                tcp.set_nonblocking(true)?;
-                self.phase = Phase::Open(mio::net::TcpStream::from_std(tcp));
-                Ok(())
-            }
-            other => {
-                self.phase = other;
-                Ok(())
-            }
-        }
-    }
-
-    /// The non-blocking stream, for registering with a poller.
-    pub(crate) fn source(&mut self) -> Option<&mut mio::net::TcpStream> {
-        match &mut self.phase {
-            Phase::Open(tcp) => Some(tcp),
-            _ => None,
-        }
-    }
-
-    /// Runs one socket call: directly once open; while opening, in slices
-    /// until it completes, the deadline passes or the open is cancelled.
-    fn bounded<T>(&mut self, mut op: impl FnMut(&mut dyn ReadWrite) -> io::Result<T>) -> io::Result<T> {
-        let (tcp, deadline, cancel) = match &mut self.phase {
-            Phase::Open(tcp) => return op(tcp),
-            Phase::Gone => return Err(io::ErrorKind::NotConnected.into()),
-            Phase::Opening { tcp, deadline, cancel } => (tcp, *deadline, cancel),
-        };
-        loop {
-            if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return Err(io::Error::new(io::ErrorKind::Interrupted, "open cancelled"));
-            }
-            let left = deadline.saturating_duration_since(StdInstant::now());
-            if left.is_zero() {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "open deadline passed"));
-            }
-            let slice = Some(left.min(SLICE));
-            tcp.set_read_timeout(slice)?;
-            tcp.set_write_timeout(slice)?;
-            match op(tcp) {
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
-                other => return other,
+    fn read_socket(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_deref_mut() {
+            loop {
+                match tls.reader().read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    other => return other,
+                }
+                match tls.read_tls(&mut self.tcp) {
+                    // rustls remembers the end; the next read reports it.
+                    Ok(n) => self.received = self.received.wrapping_add(n as u64),
+                    Err(e) => return Err(e),
+                }
+                tls.process_new_packets().map_err(io::Error::other)?;
             }
         }
-    }
-}
-
-/// Read + Write, so one closure serves both kinds of stream.
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
-
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Phase::Open(tcp) = &mut self.phase {
-            let (n, from_socket) =
-                Socket::read_open(tcp, &mut self.read_ahead, &mut self.read_pos, self.buffer_size, buf)?;
-            self.received = self.received.wrapping_add(from_socket as u64);
-            return Ok(n);
-        }
-        let n = self.bounded(|tcp| tcp.read(buf))?;
+        let n = self.tcp.read(buf)?;
         self.received = self.received.wrapping_add(n as u64);
         Ok(n)
     }
 }
 
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.bounded(|tcp| tcp.write(buf))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.bounded(|tcp| tcp.flush())
-    }
-}
-
-/// Plain or TLS.
-#[derive(Debug)]
-pub enum Stream {
-    /// `ws://`.
-    Plain(Socket),
-    /// `wss://`. Boxed: the TLS state is large, and a link moves through
-    /// several stack frames while it opens.
-    #[cfg(feature = "tls")]
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
-}
-
-impl Stream {
-    /// The socket underneath.
-    pub fn socket(&self) -> &Socket {
-        match self {
-            Stream::Plain(s) => s,
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => &s.sock,
-        }
-    }
-
-    pub(crate) fn socket_mut(&mut self) -> &mut Socket {
-        match self {
-            Stream::Plain(s) => s,
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => &mut s.sock,
-        }
-    }
-
-    /// Whether this is a TLS stream.
-    pub fn is_tls(&self) -> bool {
-        !matches!(self, Stream::Plain(_))
-    }
-}
-
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.read(buf),
+        let n = self.read_socket(buf)?;
+        if let Some(sniffer) = &mut self.sniffer {
+            sniffer.feed(&buf[..n]);
         }
+        Ok(n)
     }
 }
 
+/// Writing only queues: [`Stream::send`] does the I/O, so a frame is never
+/// split between two writers and nothing blocks.
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.write(buf),
-        }
+        self.out.extend_from_slice(buf);
+        self.queued += buf.len() as u64;
+        Ok(buf.len())
     }
+
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.flush(),
-        }
+        Ok(())
     }
 }

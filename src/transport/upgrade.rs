@@ -19,8 +19,7 @@ use tungstenite::http::StatusCode;
 
 use super::base64;
 use super::url::Target;
-use crate::failure::{Cause, Failure};
-use crate::retry_after::RetryAfter;
+use crate::{Cause, Failure, RetryAfter};
 
 /// The largest response head accepted, interim responses included. Real
 /// servers send well under 4 KiB; anything larger is broken or hostile.
@@ -274,9 +273,10 @@ impl UpgradeError {
             UpgradeError::Status {
                 status, retry_after, ..
             } => Failure::http_status(*status, retry_after.map(|r| r.delay(now_unix_secs))),
-            UpgradeError::UnexpectedExtension { .. }
-            | UpgradeError::UnexpectedSubprotocol { .. }
-            | UpgradeError::SubprotocolMissing { .. } => Failure::permanent(Cause::Config),
+            UpgradeError::UnexpectedExtension { .. } => Failure::permanent(Cause::Protocol),
+            UpgradeError::UnexpectedSubprotocol { .. } | UpgradeError::SubprotocolMissing { .. } => {
+                Failure::permanent(Cause::Subprotocol)
+            }
             UpgradeError::TooLarge { .. }
             | UpgradeError::Malformed { .. }
             | UpgradeError::MissingUpgrade

@@ -1,0 +1,63 @@
+//! How much received data may wait for the caller: messages and bytes, over
+//! the session's own queue and the thread client's together.
+//!
+//! The link reads only while there is room, so a caller that stops reading
+//! stops the link reading too and TCP pushes back on the server. The one
+//! message that crosses the budget is let in whole, so the queue holds at most
+//! the budget plus one message.
+
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[derive(Debug)]
+pub(crate) struct InboundBudget {
+    messages: AtomicUsize,
+    bytes: AtomicUsize,
+    max_messages: usize,
+    max_bytes: usize,
+    /// The link stopped reading for lack of room: whoever makes room wakes it.
+    starved: AtomicBool,
+}
+
+impl InboundBudget {
+    pub(crate) fn new(max_messages: usize, max_bytes: usize) -> InboundBudget {
+        InboundBudget {
+            messages: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            max_messages,
+            max_bytes,
+            starved: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether another message may be read.
+    pub(crate) fn has_room(&self) -> bool {
+        self.messages.load(Ordering::Acquire) < self.max_messages && self.bytes.load(Ordering::Acquire) < self.max_bytes
+    }
+
+    /// A message of `bytes` was read and waits for the caller.
+    pub(crate) fn add(&self, bytes: usize) {
+        self.messages.fetch_add(1, Ordering::AcqRel);
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// The caller took a message of `bytes`; `true` when the link was
+    /// starved and must be woken.
+    pub(crate) fn release(&self, bytes: usize) -> bool {
+        self.messages.fetch_sub(1, Ordering::AcqRel);
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        // A plain load first: the common case writes nothing the link's
+        // thread would have to fetch back.
+        self.starved.load(Ordering::Acquire) && self.starved.swap(false, Ordering::AcqRel)
+    }
+
+    /// The link stops reading; returns whether there is room after all (a
+    /// release raced with the decision), in which case it reads on.
+    pub(crate) fn starve(&self) -> bool {
+        self.starved.store(true, Ordering::Release);
+        if self.has_room() {
+            self.starved.store(false, Ordering::Release);
+            return true;
+        }
+        false
+    }
+}

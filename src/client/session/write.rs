@@ -1,0 +1,265 @@
+//! Writing: subscriptions first on every link, then what must go again, then
+//! the queue — in bounded batches, with each message followed until its last
+//! byte is in the kernel.
+//!
+//! A message is the caller's until then: if the link dies first it is sent
+//! again on the next link (the server cannot have read a frame that never
+//! fully left), and at the end it is handed back. With acknowledgements, a
+//! written message stays the caller's until the server confirms it.
+
+use std::collections::VecDeque;
+use std::time::Instant as StdInstant;
+use std::vec::Vec;
+
+use tungstenite::Message;
+
+use super::{Link, Session};
+use crate::client::acks::Unacknowledged;
+use crate::client::delivery::{Fate, Reason, Undelivered};
+use crate::client::event::EventKind;
+use crate::client::outbox::Outgoing;
+use crate::client::shared::Shared;
+use crate::transport::TransportError;
+use crate::Instant;
+
+/// Messages written in one turn before reading gets its turn.
+const WRITE_BATCH: usize = 256;
+
+/// What waits to be written on a link, and what was written but is not yet
+/// known to be in the kernel (or acknowledged).
+#[derive(Debug, Default)]
+pub(super) struct Writer {
+    /// Sent first on a new link, and never handed back: subscriptions and
+    /// what the on-link hook computed.
+    opening: VecDeque<Message>,
+    /// Accepted messages that must go before the queue: taken from it, or
+    /// left over from a link that died.
+    pending: VecDeque<Outgoing>,
+    /// Written to the link's stream; `end` is the stream position after the
+    /// message's last byte.
+    in_flight: VecDeque<(u64, Outgoing)>,
+    /// In the kernel, waiting for the server's acknowledgement.
+    unacknowledged: Unacknowledged,
+}
+
+/// The bytes of a masked client frame carrying `len` payload bytes.
+fn frame_len(len: usize) -> u64 {
+    let extended = match len {
+        0..=125 => 0,
+        126..=65_535 => 2,
+        _ => 8,
+    };
+    (2 + extended + 4 + len) as u64
+}
+
+impl Writer {
+    /// Accepted messages the writer holds (not counting `opening`).
+    pub(super) fn pending(&self) -> usize {
+        self.pending.len() + self.in_flight.len() + self.unacknowledged.len()
+    }
+
+    /// Nothing accepted is held: all written (and acknowledged) or handed back.
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending() == 0
+    }
+
+    /// Whether a turn could write something now.
+    pub(super) fn has_work(&self, shared: &Shared) -> bool {
+        !self.opening.is_empty() || !self.pending.is_empty() || !shared.outbox.lock().is_empty()
+    }
+
+    /// When the earliest message the writer holds unsent expires.
+    pub(super) fn next_expiry(&self) -> Option<StdInstant> {
+        self.pending.iter().filter_map(|o| o.meta.expires).min()
+    }
+
+    /// A new link: what it starts with.
+    pub(super) fn link_opened(&mut self, opening: VecDeque<Message>) {
+        self.opening = opening;
+    }
+
+    /// The link died: what it had not put in the kernel goes again on the
+    /// next link, after what waited for an acknowledgement — in the order
+    /// first written.
+    pub(super) fn link_lost(&mut self) {
+        self.opening.clear();
+        let unconfirmed = self.in_flight.drain(..).map(|(_, outgoing)| outgoing);
+        let mut again: VecDeque<Outgoing> = self.unacknowledged.take_all().chain(unconfirmed).collect();
+        again.append(&mut self.pending);
+        self.pending = again;
+    }
+
+    /// Everything held, for handing back at the end: written messages still
+    /// waiting for an acknowledgement, then what was never fully written.
+    pub(super) fn take_all(&mut self) -> Vec<(Outgoing, Reason)> {
+        self.opening.clear();
+        let unacknowledged = self.unacknowledged.take_all().map(|o| (o, Reason::Unacknowledged));
+        let mut all: Vec<(Outgoing, Reason)> = unacknowledged.collect();
+        all.extend(self.in_flight.drain(..).map(|(_, o)| (o, Reason::NotSent)));
+        all.extend(self.pending.drain(..).map(|o| (o, Reason::NotSent)));
+        all
+    }
+
+    /// Takes out what expired unsent by `now`.
+    pub(super) fn take_expired(&mut self, now: StdInstant, into: &mut Vec<Outgoing>) {
+        if self.pending.iter().all(|o| o.meta.expires.is_none_or(|at| at > now)) {
+            return;
+        }
+        let (expired, kept): (VecDeque<_>, VecDeque<_>) = self
+            .pending
+            .drain(..)
+            .partition(|o| o.meta.expires.is_some_and(|at| at <= now));
+        self.pending = kept;
+        into.extend(expired);
+    }
+}
+
+impl Session {
+    /// Writes what waits, as far as the socket and the batch allow, then
+    /// moves written bytes to the kernel and settles what got there.
+    pub(super) fn write(&mut self, now: Instant) {
+        let Link::Open(open) = &mut self.link else {
+            return;
+        };
+        let limit = self.settings.dialer.limits.write_buffer_size as u64;
+        let window = self.acks.as_ref().map_or(usize::MAX, |acks| acks.window);
+        let may_write = !self.closing.frame_sent();
+        let expired_now = StdInstant::now();
+        let mut written = 0;
+        let mut expired = Vec::new();
+        let mut failed = None;
+        while may_write && written < WRITE_BATCH && open.ws.get_ref().unsent() < limit {
+            let w = &mut self.writer;
+            if let Some(message) = w.opening.pop_front() {
+                if let Err(e) = open.ws.write(message) {
+                    failed = Some(e);
+                    break;
+                }
+                written += 1;
+                continue;
+            }
+            if let Some(message) = self.shared.outbox.lock().pop_fresh_subscription() {
+                if let Err(e) = open.ws.write(message) {
+                    failed = Some(e);
+                    break;
+                }
+                written += 1;
+                continue;
+            }
+            if w.pending.is_empty() {
+                self.shared
+                    .outbox
+                    .lock()
+                    .take_batch(WRITE_BATCH - written, &mut w.pending);
+            }
+            let Some(outgoing) = w.pending.pop_front() else {
+                break;
+            };
+            if outgoing.meta.expires.is_some_and(|at| at <= expired_now) {
+                expired.push(outgoing);
+                continue;
+            }
+            if outgoing.meta.ack_id.is_some() && w.unacknowledged.len() + w.in_flight.len() >= window {
+                // The window is full: wait for acknowledgements.
+                w.pending.push_front(outgoing);
+                break;
+            }
+            let end = open.ws.get_ref().queued() + frame_len(outgoing.message.len());
+            if let Err(e) = open.ws.write(outgoing.message.clone()) {
+                w.pending.push_front(outgoing);
+                failed = Some(e);
+                break;
+            }
+            w.in_flight.push_back((end, outgoing));
+            written += 1;
+        }
+        if written > 0 {
+            self.shared.outbox.notify_space();
+        }
+        self.hand_back_expired(expired);
+        if let Some(e) = failed {
+            return self.lost(now, TransportError::from_websocket(e));
+        }
+        self.send_out(now);
+    }
+
+    /// Moves queued bytes to the kernel and settles the messages whose last
+    /// byte got there.
+    pub(super) fn send_out(&mut self, now: Instant) {
+        let Link::Open(open) = &mut self.link else {
+            return;
+        };
+        let stream = open.ws.get_mut();
+        if !open.writable && stream.has_output() {
+            return;
+        }
+        if let Err(e) = stream.send() {
+            return self.lost(now, TransportError::from_io(e, true));
+        }
+        if stream.has_output() {
+            // The socket is full; its next writable edge wakes us.
+            open.writable = false;
+        }
+        let sent = stream.sent();
+        let link = open.number;
+        let mut confirmed = false;
+        while self.writer.in_flight.front().is_some_and(|(end, _)| *end <= sent) {
+            let Some((_, outgoing)) = self.writer.in_flight.pop_front() else {
+                break;
+            };
+            confirmed = true;
+            if let Some(settle) = &outgoing.meta.settle {
+                settle.settle(Fate::Written { link });
+            }
+            if let Some(id) = outgoing.meta.ack_id {
+                self.writer.unacknowledged.push(id, outgoing);
+            }
+        }
+        if confirmed {
+            self.shared.outbox.notify_drained();
+        }
+    }
+
+    /// The server acknowledged `id`.
+    pub(super) fn acknowledged(&mut self, id: u64, link: u64) {
+        if let Some(outgoing) = self.writer.unacknowledged.acknowledge(id) {
+            if let Some(settle) = &outgoing.meta.settle {
+                settle.settle(Fate::Acknowledged { link });
+            }
+            self.shared.outbox.notify_drained();
+        }
+    }
+
+    /// Hands back what passed its time-to-live unsent, wherever it waits.
+    pub(super) fn expire(&mut self, _now: Instant) {
+        let now = StdInstant::now();
+        let mut expired = Vec::new();
+        self.writer.take_expired(now, &mut expired);
+        self.shared.outbox.lock().take_expired(now, &mut expired);
+        self.hand_back_expired(expired);
+    }
+
+    fn hand_back_expired(&mut self, expired: Vec<Outgoing>) {
+        if expired.is_empty() {
+            return;
+        }
+        let count = expired.len();
+        for outgoing in expired {
+            self.hand_back(outgoing, Reason::Expired);
+        }
+        self.shared.outbox.notify_space();
+        self.shared.outbox.notify_drained();
+        self.report(EventKind::Expired { count }, None);
+    }
+
+    /// Gives a message back to the caller with the reason.
+    pub(super) fn hand_back(&mut self, outgoing: Outgoing, reason: Reason) {
+        if let Some(settle) = &outgoing.meta.settle {
+            settle.settle(Fate::HandedBack(reason));
+        }
+        self.undelivered.push(Undelivered {
+            message: outgoing.message,
+            reason,
+        });
+    }
+}
