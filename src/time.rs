@@ -85,12 +85,7 @@ impl Instant {
     /// Whole milliseconds from `earlier` to `self`, saturating at `u32::MAX`
     /// (zero if `earlier` is later).
     pub(crate) const fn millis_since(self, earlier: Instant) -> u32 {
-        let millis = self.micros.saturating_sub(earlier.micros) / 1_000;
-        if millis > u32::MAX as u64 {
-            u32::MAX
-        } else {
-            millis as u32
-        }
+        micros_to_millis(self.micros.saturating_sub(earlier.micros))
     }
 
     /// `self - span`, saturating at [`Instant::ZERO`].
@@ -99,6 +94,21 @@ impl Instant {
             micros: self.micros.saturating_sub(duration_micros(span)),
         }
     }
+}
+
+/// `micros / 1000`, saturating at `u32::MAX`, in 32-bit operations: a
+/// 64-bit division is a kilobyte of code on a Cortex-M. With
+/// `micros = hi · 2³² + lo` and `2³² = 1000 · 4 294 967 + 296`, the quotient
+/// is `hi · 4 294 967 + lo / 1000 + (hi · 296 + lo % 1000) / 1000`.
+pub(crate) const fn micros_to_millis(micros: u64) -> u32 {
+    let hi = (micros >> 32) as u32;
+    let lo = micros as u32;
+    if hi >= 1_000 {
+        return u32::MAX;
+    }
+    let whole = hi * 4_294_967 + lo / 1_000;
+    let rest = (hi * 296 + lo % 1_000) / 1_000;
+    whole.saturating_add(rest)
 }
 
 /// A span in whole microseconds, saturating at `u64::MAX`.
@@ -165,6 +175,23 @@ mod tests {
         assert_eq!(Instant::ZERO + Duration::MAX, Instant::MAX);
         assert_eq!(Instant::from_secs(u64::MAX), Instant::MAX);
         assert_eq!(Instant::ZERO - Instant::MAX, Duration::ZERO);
+    }
+
+    #[test]
+    fn micros_to_millis_is_exact_and_saturates() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        for _ in 0..100_000 {
+            let micros = match rng.u8(0..3) {
+                0 => rng.u64(..u64::from(u32::MAX)),
+                1 => rng.u64(..1_000 * (1 << 32)),
+                _ => rng.u64(..),
+            };
+            let exact = (micros / 1_000).min(u64::from(u32::MAX));
+            assert_eq!(u64::from(micros_to_millis(micros)), exact, "{micros}");
+        }
+        assert_eq!(micros_to_millis(u64::MAX), u32::MAX);
+        assert_eq!(micros_to_millis(999), 0);
+        assert_eq!(micros_to_millis(1_000), 1);
     }
 
     #[test]

@@ -222,12 +222,12 @@ pub(crate) struct Backoff {
     grown_ms: u32,
     /// The last delay drawn, for [`Jitter::Decorrelated`].
     previous_ms: u32,
-    /// The outage's phase for [`Jitter::Phased`], out of [`PHASE_ONE`].
+    /// The outage's phase for [`Jitter::Phased`], in units of 1 / [`PHASE_ONE`].
     phase: u16,
 }
 
-/// The phase `φ = 1`: [`Jitter::Phased`] draws a phase in `0..=PHASE_ONE`.
-const PHASE_ONE: u16 = u16::MAX;
+/// The phase `φ = 1`: [`Jitter::Phased`] draws a phase below it.
+const PHASE_ONE: u64 = 1 << 16;
 
 impl Backoff {
     /// A fresh schedule: no failures yet.
@@ -254,10 +254,11 @@ impl Backoff {
         }
     }
 
-    /// `(1 − φ) · from + φ · to`.
+    /// `(1 − φ) · from + φ · to`, with `φ = phase / 2¹⁶`: a shift, not a
+    /// division.
     fn at_phase(&self, from_ms: u32, to_ms: u32) -> u32 {
-        let (one, phase) = (u64::from(PHASE_ONE), u64::from(self.phase));
-        let mixed = (u64::from(from_ms) * (one - phase) + u64::from(to_ms) * phase) / one;
+        let (one, phase) = (PHASE_ONE, u64::from(self.phase));
+        let mixed = (u64::from(from_ms) * (one - phase) + u64::from(to_ms) * phase) >> 16;
         // A weighted mean of two u32 values is a u32.
         mixed as u32
     }
@@ -279,8 +280,7 @@ impl Backoff {
         } else {
             let previous = self.base(policy, self.failures);
             if self.grown_ms < policy.cap_ms {
-                let grown = u64::from(self.grown_ms) * u64::from(policy.multiplier_permille) / 1_000;
-                self.grown_ms = u32::try_from(grown).unwrap_or(u32::MAX).min(policy.cap_ms);
+                self.grown_ms = permille_of(self.grown_ms, policy.multiplier_permille).min(policy.cap_ms);
             }
             previous
         };
@@ -293,13 +293,18 @@ impl Backoff {
         };
         let (initial_ms, cap_ms) = (policy.initial_ms, policy.cap_ms);
         let mut delay_ms = match jitter {
-            Jitter::Phased(_) if phased => self.at_phase(previous_base_ms, base_ms),
+            _ if !phased => jitter.apply(rng, base_ms, initial_ms, cap_ms, self.previous_ms),
+            // At a steady base the phase lands on the base itself.
+            Jitter::Phased(_) if previous_base_ms == base_ms => base_ms,
+            Jitter::Phased(_) => self.at_phase(previous_base_ms, base_ms),
             // A cap jitter adds its randomness to the phased delay.
-            _ if phased => {
-                let at = self.at_phase(previous_base_ms, base_ms);
+            _ => {
+                let at = match previous_base_ms == base_ms {
+                    true => base_ms,
+                    false => self.at_phase(previous_base_ms, base_ms),
+                };
                 jitter.apply(rng, at, initial_ms, cap_ms, self.previous_ms)
             }
-            _ => jitter.apply(rng, base_ms, initial_ms, cap_ms, self.previous_ms),
         };
         let mut floored = false;
         if let Some(floor_ms) = floor_ms {
@@ -414,7 +419,7 @@ mod tests {
                 // Retry k lands at the sum of the earlier bases plus φ · base(k),
                 // give or take a millisecond of rounding per delay.
                 let before: u64 = bases[..k].iter().sum();
-                let expected = before + base * u64::from(backoff.phase) / u64::from(PHASE_ONE);
+                let expected = before + base * u64::from(backoff.phase) / PHASE_ONE;
                 assert!(
                     at.abs_diff(expected) <= k as u64 + 1,
                     "seed {seed}, retry {k}: at {at} ms, expected {expected} ms"

@@ -173,8 +173,9 @@ pub enum Event {
     /// The probe's link became stable; the breaker closed.
     BreakerClosed,
     /// The driver did not drain the outputs of earlier inputs and this many
-    /// events were lost to make room (never an action, never the end).
-    EventsDropped {
+    /// were lost to make room (the end is never lost:
+    /// [`crate::Supervisor::outcome`]).
+    OutputsDropped {
         /// How many.
         count: u32,
     },

@@ -335,6 +335,7 @@ impl Supervisor {
     /// Does not drain anything: [`Supervisor::poll_output`] ends with the
     /// same answer.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Deadline> {
         self.timers.next()
     }

@@ -16,9 +16,9 @@ pub(crate) enum Entry {
 const CAPACITY: usize = MAX_OUTPUTS_PER_INPUT;
 const _: () = assert!(CAPACITY >= MAX_OUTPUTS_PER_INPUT && CAPACITY <= u8::MAX as usize);
 
-/// A ring of [`Entry`]. A driver that skips draining loses the oldest event
-/// (never an action while an event can go instead); the loss is reported as
-/// [`Event::EventsDropped`] ahead of what is left.
+/// A ring of [`Entry`]. A driver that skips draining loses the oldest
+/// entries; the loss is reported as [`Event::OutputsDropped`] ahead of what
+/// is left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Outputs {
     items: [Entry; CAPACITY],
@@ -41,47 +41,49 @@ impl Outputs {
         CAPACITY - usize::from(self.len)
     }
 
+    /// The slot `offset` places after the head (`offset < CAPACITY`); a
+    /// subtraction rather than a remainder, on the hot path.
+    #[inline]
     fn index(&self, offset: usize) -> usize {
-        (usize::from(self.head) + offset) % CAPACITY
+        let slot = usize::from(self.head) + offset;
+        if slot >= CAPACITY {
+            slot - CAPACITY
+        } else {
+            slot
+        }
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, entry: Entry) {
         if usize::from(self.len) == CAPACITY {
-            self.evict();
+            // Only a driver that did not drain gets here; what it missed
+            // first is what it can least still use.
+            let _ = self.pop_entry();
+            self.dropped = self.dropped.saturating_add(1);
         }
         let tail = self.index(usize::from(self.len));
         self.items[tail] = entry;
         self.len += 1;
     }
 
-    /// Makes room in a full ring: the oldest event goes, or the oldest entry
-    /// when all are actions (superseded by what the driver is about to read).
-    fn evict(&mut self) {
-        let len = usize::from(self.len);
-        let victim = (0..len)
-            .find(|&i| matches!(self.items[self.index(i)], Entry::Event(_)))
-            .unwrap_or(0);
-        if matches!(self.items[self.index(victim)], Entry::Event(_)) {
-            self.dropped = self.dropped.saturating_add(1);
-        }
-        for i in victim..len - 1 {
-            self.items[self.index(i)] = self.items[self.index(i + 1)];
-        }
-        self.len -= 1;
-    }
-
-    pub(crate) fn pop(&mut self) -> Option<Entry> {
-        if self.dropped > 0 {
-            let count = core::mem::take(&mut self.dropped);
-            return Some(Entry::Event(Event::EventsDropped { count }));
-        }
+    #[inline]
+    fn pop_entry(&mut self) -> Option<Entry> {
         if self.len == 0 {
             return None;
         }
         let entry = self.items[usize::from(self.head)];
-        self.head = ((usize::from(self.head) + 1) % CAPACITY) as u8;
+        self.head = self.index(1) as u8;
         self.len -= 1;
         Some(entry)
+    }
+
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<Entry> {
+        if self.dropped > 0 {
+            let count = core::mem::take(&mut self.dropped);
+            return Some(Entry::Event(Event::OutputsDropped { count }));
+        }
+        self.pop_entry()
     }
 }
 
@@ -96,7 +98,7 @@ mod tests {
         outputs.push(Entry::Action(Action::SendPing));
         outputs.push(Entry::Event(Event::BreakerClosed));
         outputs.push(Entry::Action(Action::Close));
-        assert_eq!(outputs.pop(), Some(Entry::Event(Event::EventsDropped { count: 1 })));
+        assert_eq!(outputs.pop(), Some(Entry::Event(Event::OutputsDropped { count: 1 })));
         assert_eq!(outputs.pop(), Some(Entry::Action(Action::SendPing)));
         assert_eq!(outputs.pop(), Some(Entry::Event(Event::BreakerClosed)));
         assert_eq!(outputs.pop(), Some(Entry::Action(Action::Close)));

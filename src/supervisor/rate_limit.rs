@@ -22,7 +22,8 @@ pub struct ConnectRateLimit {
 }
 
 /// The token bucket's running state; its shape comes from the policy on
-/// every call, so only two numbers are kept.
+/// every call, so only two numbers are kept. Milliseconds, in 32-bit
+/// arithmetic: the window is given in milliseconds anyway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RateLimit {
     /// Tokens spent from a full bucket (zero: full).
@@ -31,13 +32,13 @@ pub(crate) struct RateLimit {
     next_refill: Instant,
 }
 
-/// Capacity and refill period (µs) for `attempts` per `window_ms`.
-fn shape(attempts: u32, window_ms: u32) -> (u32, u64) {
+/// Capacity and refill period (ms, rounded up so the limit still holds) for
+/// `attempts` per `window_ms`.
+fn shape(attempts: u32, window_ms: u32) -> (u32, u32) {
     let attempts = attempts.max(1);
     let capacity = attempts.div_ceil(2);
-    let refills = u64::from((attempts - capacity).max(1));
-    let refill_micros = (u64::from(window_ms) * 1_000).div_ceil(refills).max(1);
-    (capacity, refill_micros)
+    let refills = (attempts - capacity).max(1);
+    (capacity, window_ms.div_ceil(refills).max(1))
 }
 
 impl RateLimit {
@@ -49,31 +50,29 @@ impl RateLimit {
         }
     }
 
-    fn refill(&mut self, now: Instant, refill_micros: u64) {
+    fn refill(&mut self, now: Instant, refill_ms: u32) {
         if self.spent == 0 || now < self.next_refill {
             return;
         }
-        let arrived = 1 + (now.as_micros() - self.next_refill.as_micros()) / refill_micros;
-        if arrived >= u64::from(self.spent) {
+        let arrived = 1 + now.millis_since(self.next_refill) / refill_ms;
+        if arrived >= self.spent {
             self.spent = 0;
         } else {
-            // Below `spent`, so it fits in u32.
-            self.spent -= arrived as u32;
-            let advance = arrived.saturating_mul(refill_micros);
-            self.next_refill = Instant::from_micros(self.next_refill.as_micros().saturating_add(advance));
+            self.spent -= arrived;
+            self.next_refill = self.next_refill.add_millis(arrived.saturating_mul(refill_ms));
         }
     }
 
     /// Takes a token for an attempt at `now`; `false` when none is left.
     #[must_use]
     pub(crate) fn try_acquire(&mut self, attempts: u32, window_ms: u32, now: Instant) -> bool {
-        let (capacity, refill_micros) = shape(attempts, window_ms);
-        self.refill(now, refill_micros);
+        let (capacity, refill_ms) = shape(attempts, window_ms);
+        self.refill(now, refill_ms);
         if self.spent >= capacity {
             return false;
         }
         if self.spent == 0 {
-            self.next_refill = now + Duration::from_micros(refill_micros);
+            self.next_refill = now.add_millis(refill_ms);
         }
         self.spent += 1;
         true
@@ -82,8 +81,8 @@ impl RateLimit {
     /// The earliest instant at or after `now` when an attempt is allowed.
     #[must_use]
     pub(crate) fn available_at(&mut self, attempts: u32, window_ms: u32, now: Instant) -> Instant {
-        let (capacity, refill_micros) = shape(attempts, window_ms);
-        self.refill(now, refill_micros);
+        let (capacity, refill_ms) = shape(attempts, window_ms);
+        self.refill(now, refill_ms);
         if self.spent < capacity {
             now
         } else {

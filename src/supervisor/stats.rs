@@ -39,8 +39,8 @@ pub struct Counters {
     /// Times the attempt limit or outage budget ran out (give-ups and breaker
     /// openings).
     pub limit_reached: u64,
-    /// Events lost because they were not drained in time.
-    pub events_dropped: u64,
+    /// Outputs lost because they were not drained in time.
+    pub outputs_dropped: u64,
     /// Reconnect delays by bucket (see [`DELAY_BUCKETS_SECS`]), not cumulative.
     pub delay_buckets: [u64; DELAY_BUCKETS_SECS.len() + 1],
     /// Sum of all reconnect delays, in milliseconds.
@@ -96,7 +96,7 @@ impl Stats {
                 heartbeat_timeouts: 0,
                 idle_timeouts: 0,
                 limit_reached: 0,
-                events_dropped: 0,
+                outputs_dropped: 0,
                 delay_buckets: [0; DELAY_BUCKETS_SECS.len() + 1],
                 delay_sum_ms: 0,
             },
@@ -147,7 +147,7 @@ impl Stats {
                 c.delay_sum_ms = c.delay_sum_ms.saturating_add(ms);
             }
             Event::GaveUp { .. } | Event::BreakerOpened { .. } => bump(&mut c.limit_reached),
-            Event::EventsDropped { count } => c.events_dropped = c.events_dropped.saturating_add(u64::from(count)),
+            Event::OutputsDropped { count } => c.outputs_dropped = c.outputs_dropped.saturating_add(u64::from(count)),
             Event::Stopped => {
                 self.uptime.link_down(now);
             }
@@ -258,9 +258,9 @@ impl Snapshot {
                 c.limit_reached,
             ),
             (
-                "events_dropped_total",
-                "Events lost before they were drained.",
-                c.events_dropped,
+                "outputs_dropped_total",
+                "Outputs lost before they were drained.",
+                c.outputs_dropped,
             ),
             (
                 "failures_transient_total",

@@ -49,16 +49,23 @@ pub struct Deadline {
 /// earlier, which no clock will ever reach either.
 const UNSET: u64 = u64::MAX;
 
-/// One deadline per [`Timer`], in microseconds.
+/// One deadline per [`Timer`], in microseconds, and the earliest of them,
+/// kept up to date so that asking for it (every drain ends by asking) costs
+/// nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerTable {
     at: [u64; Timer::ALL.len()],
+    /// Index of the earliest set slot; meaningless when `earliest_at` is UNSET.
+    earliest: u8,
+    earliest_at: u64,
 }
 
 impl TimerTable {
     pub(crate) const fn new() -> TimerTable {
         TimerTable {
             at: [UNSET; Timer::ALL.len()],
+            earliest: 0,
+            earliest_at: UNSET,
         }
     }
 
@@ -75,15 +82,32 @@ impl TimerTable {
 
     /// Sets `timer` to fire at `at`.
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.at[Self::slot(timer)] = at.as_micros().min(UNSET - 1);
+        let slot = Self::slot(timer);
+        let at = at.as_micros().min(UNSET - 1);
+        let was = self.at[slot];
+        self.at[slot] = at;
+        if at < self.earliest_at || (at == self.earliest_at && slot < usize::from(self.earliest)) {
+            self.earliest = slot as u8;
+            self.earliest_at = at;
+        } else if slot == usize::from(self.earliest) && was == self.earliest_at {
+            // The earliest moved later: another may be first now.
+            self.find_earliest();
+        }
     }
 
     pub(crate) fn clear(&mut self, timer: Timer) {
-        self.at[Self::slot(timer)] = UNSET;
+        let slot = Self::slot(timer);
+        if self.at[slot] == UNSET {
+            return;
+        }
+        self.at[slot] = UNSET;
+        if slot == usize::from(self.earliest) {
+            self.find_earliest();
+        }
     }
 
     pub(crate) fn clear_all(&mut self) {
-        self.at = [UNSET; Timer::ALL.len()];
+        *self = TimerTable::new();
     }
 
     #[cfg(test)]
@@ -92,25 +116,48 @@ impl TimerTable {
         (at != UNSET).then_some(Instant::from_micros(at))
     }
 
-    /// The earliest deadline, if any timer is set.
+    /// The earliest deadline, if any timer is set; ties go to the table's order.
+    #[inline]
     pub(crate) fn next(&self) -> Option<Deadline> {
-        let mut best: Option<Deadline> = None;
-        for timer in Timer::ALL {
-            let at = self.at[Self::slot(timer)];
-            if at != UNSET && best.is_none_or(|b| at < b.at.as_micros()) {
-                best = Some(Deadline {
-                    at: Instant::from_micros(at),
-                    timer,
-                });
+        (self.earliest_at != UNSET).then(|| Deadline {
+            at: Instant::from_micros(self.earliest_at),
+            timer: Timer::ALL[usize::from(self.earliest)],
+        })
+    }
+
+    fn find_earliest(&mut self) {
+        self.earliest_at = UNSET;
+        for (slot, &at) in self.at.iter().enumerate() {
+            if at < self.earliest_at {
+                self.earliest = slot as u8;
+                self.earliest_at = at;
             }
         }
-        best
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_earliest_matches_a_full_scan_over_random_changes() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        let mut table = TimerTable::new();
+        for _ in 0..100_000 {
+            let timer = Timer::ALL[rng.usize(..Timer::ALL.len())];
+            match rng.u8(0..4) {
+                0 => table.clear(timer),
+                1 if rng.u8(0..50) == 0 => table.clear_all(),
+                _ => table.set(timer, Instant::from_micros(rng.u64(0..20))),
+            }
+            let scanned = Timer::ALL
+                .iter()
+                .filter_map(|&t| table.get(t).map(|at| Deadline { at, timer: t }))
+                .min_by_key(|d| (d.at, TimerTable::slot(d.timer)));
+            assert_eq!(table.next(), scanned);
+        }
+    }
 
     #[test]
     fn the_earliest_set_timer_wins_and_ties_go_to_the_table_order() {

@@ -156,6 +156,10 @@ impl Stream {
                     break;
                 }
                 let n = tls.writer().write(&pending[..pending.len().min(TLS_CHUNK)])?;
+                if n == 0 {
+                    // rustls's buffer is full and its records are out: next turn.
+                    break;
+                }
                 self.out_start += n;
                 self.handed += n as u64;
             }

@@ -272,7 +272,7 @@ impl Checker {
                 assert_eq!(sup.state(), State::Failed);
             }
             Event::Rejected { failure } => assert_eq!(failure.class, FailureClass::Permanent),
-            Event::EventsDropped { .. } => panic!("a draining driver lost events"),
+            Event::OutputsDropped { .. } => panic!("a draining driver lost events"),
             _ => {}
         }
         if let Some(end) = event.outcome() {

@@ -71,7 +71,7 @@ fn a_stale_completion_is_ignored() {
 }
 
 #[test]
-fn an_undrained_driver_is_told_what_it_lost_and_keeps_every_action_and_the_outcome() {
+fn an_undrained_driver_is_told_what_it_lost_and_keeps_the_outcome() {
     let mut config = plain_config();
     config.backoff.max_attempts = Some(40);
     let mut sup = Supervisor::new(config, 1).unwrap();
@@ -94,7 +94,7 @@ fn an_undrained_driver_is_told_what_it_lost_and_keeps_every_action_and_the_outco
             output => outputs.push(output),
         }
     }
-    assert!(matches!(outputs[0], Output::Event(Event::EventsDropped { count }) if count > 70));
+    assert!(matches!(outputs[0], Output::Event(Event::OutputsDropped { count }) if count > 70));
     assert_eq!(outputs.last(), Some(&Output::Event(Event::GaveUp { attempts: 40 })));
     assert_eq!(sup.outcome(), Some(Outcome::GaveUp { attempts: 40 }));
 }

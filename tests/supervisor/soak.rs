@@ -95,7 +95,7 @@ fn a_million_link_cycles_with_random_failures_keep_the_counters_consistent() {
     assert_eq!(stats.disconnects, links_ended);
     assert_eq!(stats.failures_transient, connect_failures + links_ended);
     assert_eq!(stats.delays(), connect_failures + links_ended);
-    assert_eq!(stats.events_dropped, 0);
+    assert_eq!(stats.outputs_dropped, 0);
     assert!(stats.heartbeat_timeouts > 0 && stats.heartbeat_timeouts < links_ended);
     let snapshot = d.snapshot(now);
     assert!(snapshot.total_uptime <= snapshot.lifetime);

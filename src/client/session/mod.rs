@@ -449,6 +449,7 @@ impl Session {
         }
         let now = self.now();
         self.take_requests(now);
+        self.note_unread(now);
         self.sup.handle_timeout(now);
         self.drain(now);
         self.advance_attempt(now);

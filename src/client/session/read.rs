@@ -83,6 +83,19 @@ impl Session {
         self.send_out(now);
     }
 
+    /// Data waiting unread because the caller paused or is slow is still
+    /// data: before any deadline is checked, it counts as life, so neither
+    /// the pong nor the idle deadline blames the server for the caller.
+    pub(super) fn note_unread(&mut self, now: Instant) {
+        let Link::Open(open) = &self.link else {
+            return;
+        };
+        let held_back = self.reading_paused || !self.shared.budget.has_room();
+        if held_back && open.readable {
+            self.sup.handle_inbound(now, Inbound::Data);
+        }
+    }
+
     /// The server sent a close frame: the answer to ours, or its own close.
     fn close_received(&mut self, now: Instant, frame: Option<CloseFrame>) {
         if self.closing.frame_sent() {
