@@ -28,8 +28,8 @@ use std::io::{BufRead, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -450,10 +450,10 @@ fn build(url: &str, o: &Options) -> ClientBuilder {
 /// What the stdin reader did, for the main thread.
 #[derive(Default)]
 struct StdinProgress {
-    /// Lines read.
-    read: AtomicU64,
-    /// Lines the client accepted.
-    accepted: AtomicU64,
+    /// Lines read that the client refused (it had ended). Locked from the
+    /// moment a line is read until its fate is known, so the count the main
+    /// thread takes after the end misses no line and counts none twice.
+    refused: Mutex<u64>,
     /// Every line read was handed to the client (or refused): EOF.
     eof: AtomicBool,
 }
@@ -481,7 +481,7 @@ fn read_stdin(client: Arc<Client>, progress: Arc<StdinProgress>) {
                 line.pop();
             }
         }
-        progress.read.fetch_add(1, Ordering::SeqCst);
+        let mut refused = progress.refused.lock().unwrap_or_else(|p| p.into_inner());
         let mut message = match String::from_utf8(std::mem::take(&mut line)) {
             Ok(text) => Message::text(text),
             Err(e) => Message::binary(e.into_bytes()),
@@ -489,15 +489,16 @@ fn read_stdin(client: Arc<Client>, progress: Arc<StdinProgress>) {
         // Wait for room rather than drop: stdin is the sender here.
         loop {
             match client.send_timeout(message, Duration::from_millis(100)) {
-                Ok(()) => {
-                    progress.accepted.fetch_add(1, Ordering::SeqCst);
+                Ok(()) => break,
+                Err(SendError::Full(back)) => message = back,
+                // Closed: counted as never sent.
+                Err(_) => {
+                    *refused += 1;
                     break;
                 }
-                Err(SendError::Full(back)) => message = back,
-                // Closed: counted as never sent (read but not accepted).
-                Err(_) => break,
             }
         }
+        drop(refused);
     }
     progress.eof.store(true, Ordering::SeqCst);
 }
@@ -572,7 +573,7 @@ fn run(url: &str, o: Options, demo: bool) -> ExitCode {
         reporter.report(&event);
     }
     // Lines read from stdin that the client never accepted (it had ended).
-    let refused = progress.read.load(Ordering::SeqCst) - progress.accepted.load(Ordering::SeqCst);
+    let refused = *progress.refused.lock().unwrap_or_else(|p| p.into_inner());
     let undelivered = Tally::new(&handed_back, refused);
     let ending = client.ending();
     let code = exit_code(ending.as_ref().map(|e| &e.outcome), &undelivered);
