@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tungstenite::Message;
-use wstether::client::Client;
+use wstether::client::{Client, EventKind};
 use wstether::{BackoffConfig, Event, Jitter};
 
 fn main() {
@@ -46,18 +46,22 @@ fn main() {
     while started.elapsed() < Duration::from_secs(12) {
         for notice in client.events().try_iter() {
             let t = notice.at.as_secs_f64();
-            match notice.event {
-                Event::SequenceGap { first, last } => {
+            match notice.kind {
+                EventKind::SequenceGap { first, last } => {
                     gaps += 1;
                     missing += last - first + 1;
                     println!("[{t:6.2}s] gap: trades {first}..={last} missing");
                 }
-                Event::SequenceDuplicate { seq } => {
+                EventKind::SequenceDuplicate { seq } => {
                     duplicates += 1;
                     println!("[{t:6.2}s] duplicate: trade {seq} seen before");
                 }
-                Event::Connected { attempt, .. } => println!("[{t:6.2}s] connected (attempt {attempt})"),
-                Event::Disconnected { failure, .. } => println!("[{t:6.2}s] disconnected: {}", failure.cause),
+                EventKind::Supervisor(Event::Connected { attempt, .. }) => {
+                    println!("[{t:6.2}s] connected (attempt {attempt})")
+                }
+                EventKind::Supervisor(Event::Disconnected { failure }) => {
+                    println!("[{t:6.2}s] disconnected: {}", failure.cause)
+                }
                 _ => {}
             }
         }

@@ -172,14 +172,10 @@ impl Client {
     /// Waits up to `timeout` until every accepted message has been written
     /// to a socket (and acknowledged, in acknowledgement mode) or handed
     /// back — waiting for a link as long as the reconnect policy goes on.
-    /// `true` when drained, `false` on timeout.
+    /// `true` when nothing accepted is pending any more, `false` on timeout.
     pub fn wait_drained(&self, timeout: Duration) -> bool {
         let deadline = StdInstant::now() + timeout;
-        let shared = &self.shared;
-        self.shared.outbox.wait_until(deadline, |outbox| {
-            let in_flight = shared.in_flight();
-            (outbox.is_empty() && in_flight == 0) || shared.status_ended()
-        })
+        self.shared.outbox.wait_until(deadline, |outbox| outbox.is_drained())
     }
 
     /// Skips the pending reconnect delay once (the network just came back);

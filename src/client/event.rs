@@ -64,6 +64,13 @@ pub enum EventKind {
         /// The subprotocol the server chose.
         subprotocol: Option<String>,
     },
+    /// A link ended (reported just before the supervisor's `Disconnected`).
+    LinkClosed {
+        /// The link's number.
+        link: u64,
+        /// How long it was open.
+        uptime: Duration,
+    },
     /// Inbound sequence numbers skipped `first..=last`.
     SequenceGap {
         /// First missing number.

@@ -59,6 +59,10 @@ pub(crate) struct Outbox {
     /// No queued message expires before this (a lower bound, made exact
     /// when the queue is scanned).
     next_expiry: Option<StdInstant>,
+    /// Messages taken from the queue that the session still holds (not yet
+    /// in the kernel, or awaiting an acknowledgement): counted here, under
+    /// the same lock, so that "drained" is never seen between the two.
+    held: usize,
 }
 
 /// The outbox behind a lock, with conditions for blocked senders and for
@@ -90,6 +94,7 @@ impl SharedOutbox {
                 link_open: false,
                 closed: false,
                 next_expiry: None,
+                held: 0,
             }),
             space: Condvar::new(),
             drained: Condvar::new(),
@@ -254,10 +259,21 @@ impl Outbox {
     /// Moves up to `max` queued messages, oldest first, to the back of `into`.
     pub(crate) fn take_batch(&mut self, max: usize, into: &mut VecDeque<Outgoing>) {
         let n = max.min(self.queue.len());
+        self.held += n;
         for outgoing in self.queue.drain(..n) {
             self.bytes -= size(&outgoing.message);
             into.push_back(outgoing);
         }
+    }
+
+    /// `n` messages the session held were delivered or handed back.
+    pub(crate) fn settled(&mut self, n: usize) {
+        self.held = self.held.saturating_sub(n);
+    }
+
+    /// Everything accepted was delivered or handed back.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.is_empty() && self.held == 0
     }
 
     /// Nothing queued: no message, no fresh subscription.

@@ -52,9 +52,6 @@ pub(crate) struct Status {
     pub(crate) stats: Stats,
     pub(crate) ending: Option<Ending>,
     pub(crate) subprotocol: Option<String>,
-    /// Accepted messages not yet written to a socket, or awaiting an
-    /// acknowledgement, outside the outbox.
-    pub(crate) in_flight: usize,
 }
 
 #[derive(Debug)]
@@ -95,7 +92,6 @@ impl Shared {
                 stats: Stats::new(Instant::ZERO),
                 ending: None,
                 subprotocol: None,
-                in_flight: 0,
             }),
             default_ttl,
             acks,
@@ -207,16 +203,6 @@ impl Shared {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let stats = self.status().stats;
         stats.snapshot(self.now())
-    }
-
-    /// Accepted messages the session holds outside the outbox.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.status().in_flight
-    }
-
-    /// Whether the session has ended.
-    pub(crate) fn status_ended(&self) -> bool {
-        self.status().ending.is_some()
     }
 
     /// The supervisor's state as last published.

@@ -158,7 +158,11 @@ mod tests {
         for _ in 0..10_000 {
             let (value, p) = (rng.u32(..), rng.u16(..));
             let exact = u64::from(value) * u64::from(p) / 1_000;
-            assert_eq!(u64::from(permille_of(value, p)), exact.min(u64::from(u32::MAX)), "{value} {p}");
+            assert_eq!(
+                u64::from(permille_of(value, p)),
+                exact.min(u64::from(u32::MAX)),
+                "{value} {p}"
+            );
         }
     }
 

@@ -73,7 +73,7 @@ pub(crate) enum Progress {
     /// Waiting for a socket, the resolver or the next address.
     Pending,
     /// The link is open.
-    Open(Opened),
+    Open(std::boxed::Box<Opened>),
 }
 
 #[derive(Debug)]
@@ -272,11 +272,11 @@ impl Connecting {
                             stream.follow_frames(&rest);
                             let config = Some(self.dialer.limits.websocket_config());
                             let ws = WebSocket::from_partially_read(stream, rest, Role::Client, config);
-                            return Ok(Progress::Open(Opened {
+                            return Ok(Progress::Open(std::boxed::Box::new(Opened {
                                 ws,
                                 subprotocol: upgraded.subprotocol,
                                 peer,
-                            }));
+                            })));
                         }
                     }
                 }

@@ -40,7 +40,11 @@ fn poll_zero_never_blocks_while_a_server_accepts_and_never_answers() {
         .connect_timeout(Duration::from_millis(700))
         .session()
         .expect("a valid configuration");
-    assert_eq!(session.state(), State::Connecting, "the attempt started with the session");
+    assert_eq!(
+        session.state(),
+        State::Connecting,
+        "the attempt started with the session"
+    );
     let (longest, seen) = longest_zero_poll(&mut session, Duration::from_millis(1_500));
     println!("longest poll(Some(ZERO)) against a silent server: {longest:?}");
     assert!(longest < ms(50), "a zero poll took {longest:?}");
@@ -64,8 +68,9 @@ fn poll_zero_never_blocks_while_the_101_dribbles_and_the_slow_answer_is_accepted
     println!("longest poll(Some(ZERO)) against a dribbled 101: {longest:?}");
     assert!(longest < ms(50), "a zero poll took {longest:?}");
     assert!(
-        seen.iter()
-            .any(|item| matches!(item, Incoming::Event(e) if supervisor(e, |ev| matches!(ev, Event::Connected { .. })))),
+        seen.iter().any(
+            |item| matches!(item, Incoming::Event(e) if supervisor(e, |ev| matches!(ev, Event::Connected { .. })))
+        ),
         "a slow but timely 101 opens the link: {seen:?}"
     );
 }
@@ -80,13 +85,25 @@ fn the_attempt_is_reported_when_it_starts_not_when_it_ends() {
     let Some(Incoming::Event(event)) = first else {
         panic!("the first item is the state change: {first:?}")
     };
-    assert_eq!(event.kind, EventKind::StateChanged { from: State::Idle, to: State::Connecting });
+    assert_eq!(
+        event.kind,
+        EventKind::StateChanged {
+            from: State::Idle,
+            to: State::Connecting
+        }
+    );
     let second = session.poll(Some(Duration::ZERO));
     let Some(Incoming::Event(attempt)) = second else {
         panic!("then the attempt: {second:?}")
     };
-    assert!(supervisor(&attempt, |e| matches!(e, Event::AttemptStarted { attempt: 1, .. })));
-    assert!(attempt.at < ms(100) && started.elapsed() < ms(500), "stamped when it started");
+    assert!(supervisor(&attempt, |e| matches!(
+        e,
+        Event::AttemptStarted { attempt: 1, .. }
+    )));
+    assert!(
+        attempt.at < ms(100) && started.elapsed() < ms(500),
+        "stamped when it started"
+    );
 }
 
 #[test]
@@ -133,7 +150,10 @@ fn an_idle_session_lets_its_loop_sleep() {
     .expect("connects");
     while session.poll(Some(Duration::ZERO)).is_some() {}
     let timeout = session.timeout().expect("a heartbeat deadline");
-    assert!(timeout > Duration::from_secs(5), "an idle link sleeps until the next deadline: {timeout:?}");
+    assert!(
+        timeout > Duration::from_secs(5),
+        "an idle link sleeps until the next deadline: {timeout:?}"
+    );
 }
 
 #[test]

@@ -132,7 +132,7 @@ impl Session {
         let id = *id;
         match connecting.advance(self.poll.registry(), std::time::Instant::now()) {
             Ok(Progress::Pending) => {}
-            Ok(Progress::Open(opened)) => self.link_opened(now, id, opened),
+            Ok(Progress::Open(opened)) => self.link_opened(now, id, *opened),
             Err(error) => {
                 let credentials = match &self.link {
                     Link::Connecting { credentials, .. } => Some(*credentials),
@@ -204,6 +204,7 @@ impl Session {
             ws,
             readable: true,
             writable: true,
+            opened_at: std::time::Instant::now(),
         }));
         // Reported before the supervisor's `Connected`, which follows.
         self.report(

@@ -12,6 +12,7 @@ use tungstenite::protocol::CloseFrame;
 use super::{Link, Session};
 use crate::client::delivery::Reason;
 use crate::client::error::Ending;
+use crate::client::event::EventKind;
 use crate::client::shared::CloseRequest;
 use crate::transport::TransportError;
 use crate::{Instant, Outcome};
@@ -169,6 +170,13 @@ impl Session {
                 self.writer.link_lost();
                 self.shared.outbox.lock().link_closed();
                 self.shared.status().subprotocol = None;
+                self.report(
+                    EventKind::LinkClosed {
+                        link: open.number,
+                        uptime: open.opened_at.elapsed(),
+                    },
+                    None,
+                );
                 Some(open.id)
             }
             Link::Connecting { id, connecting, .. } => {
@@ -197,12 +205,15 @@ impl Session {
             outbox.close();
             outbox.take_all()
         };
-        for (outgoing, reason) in self.writer.take_all() {
+        let held = self.writer.take_all();
+        let held_count = held.len();
+        for (outgoing, reason) in held {
             self.hand_back(outgoing, reason);
         }
         for outgoing in queued {
             self.hand_back(outgoing, Reason::NotSent);
         }
+        self.shared.outbox.lock().settled(held_count);
         let outcome = self.sup.outcome().unwrap_or(Outcome::Stopped);
         let ending = Ending {
             outcome,

@@ -68,6 +68,7 @@ struct Open {
     ws: WebSocket<Stream>,
     readable: bool,
     writable: bool,
+    opened_at: StdInstant,
 }
 
 /// A kept-alive WebSocket that the caller drives: call [`Session::poll`] in
@@ -121,8 +122,8 @@ pub struct Session {
     reported_state: State,
     links: u64,
     ending: Option<Ending>,
-    /// Statistics and the messages held, as other threads last saw them.
-    published: Option<(Stats, usize)>,
+    /// Statistics as other threads last saw them.
+    published: Option<Stats>,
     /// Acknowledgements read in this turn: (id, link).
     pending_acks: Vec<(u64, u64)>,
     /// The next attempt's request, made early to retry a refusal with fresh
@@ -254,7 +255,7 @@ impl Session {
     /// Whether every accepted message has been written to a socket (and
     /// acknowledged, in acknowledgement mode) or handed back.
     pub fn is_drained(&self) -> bool {
-        self.writer.is_empty() && self.shared.outbox.lock().is_empty()
+        self.shared.outbox.lock().is_drained()
     }
 
     /// Skips the pending reconnect delay once (the network just came back);

@@ -111,14 +111,11 @@ impl Session {
 
     /// Shares state and statistics with other threads when they changed.
     pub(super) fn publish(&mut self) {
-        let in_flight = self.writer.pending();
-        if self.published.as_ref() == Some(&(self.stats, in_flight)) {
+        if self.published.as_ref() == Some(&self.stats) {
             return;
         }
-        self.published = Some((self.stats, in_flight));
-        let mut status = self.shared.status();
-        status.stats = self.stats;
-        status.in_flight = in_flight;
+        self.published = Some(self.stats);
+        self.shared.status().stats = self.stats;
     }
 }
 

@@ -176,7 +176,11 @@ impl Session {
         if written > 0 {
             self.shared.outbox.notify_space();
         }
+        let expired_count = expired.len();
         self.hand_back_expired(expired);
+        if expired_count > 0 {
+            self.settled(expired_count);
+        }
         if let Some(e) = failed {
             return self.lost(now, TransportError::from_websocket(e));
         }
@@ -202,21 +206,21 @@ impl Session {
         }
         let sent = stream.sent();
         let link = open.number;
-        let mut confirmed = false;
+        let mut confirmed = 0;
         while self.writer.in_flight.front().is_some_and(|(end, _)| *end <= sent) {
             let Some((_, outgoing)) = self.writer.in_flight.pop_front() else {
                 break;
             };
-            confirmed = true;
             if let Some(settle) = &outgoing.meta.settle {
                 settle.settle(Fate::Written { link });
             }
-            if let Some(id) = outgoing.meta.ack_id {
-                self.writer.unacknowledged.push(id, outgoing);
+            match outgoing.meta.ack_id {
+                Some(id) => self.writer.unacknowledged.push(id, outgoing),
+                None => confirmed += 1,
             }
         }
-        if confirmed {
-            self.shared.outbox.notify_drained();
+        if confirmed > 0 {
+            self.settled(confirmed);
         }
     }
 
@@ -226,19 +230,27 @@ impl Session {
             if let Some(settle) = &outgoing.meta.settle {
                 settle.settle(Fate::Acknowledged { link });
             }
-            self.shared.outbox.notify_drained();
+            self.settled(1);
         }
     }
 
     /// Hands back what passed its time-to-live unsent, wherever it waits.
     pub(super) fn expire(&mut self, _now: Instant) {
         let now = StdInstant::now();
-        let mut expired = Vec::new();
-        self.writer.take_expired(now, &mut expired);
-        self.shared.outbox.lock().take_expired(now, &mut expired);
-        self.hand_back_expired(expired);
+        let mut held = Vec::new();
+        self.writer.take_expired(now, &mut held);
+        let mut queued = Vec::new();
+        self.shared.outbox.lock().take_expired(now, &mut queued);
+        let held_count = held.len();
+        held.append(&mut queued);
+        self.hand_back_expired(held);
+        if held_count > 0 {
+            self.settled(held_count);
+        }
     }
 
+    /// Hands back messages that expired on their way out, and counts them
+    /// as settled when the session held them.
     fn hand_back_expired(&mut self, expired: Vec<Outgoing>) {
         if expired.is_empty() {
             return;
@@ -248,8 +260,14 @@ impl Session {
             self.hand_back(outgoing, Reason::Expired);
         }
         self.shared.outbox.notify_space();
-        self.shared.outbox.notify_drained();
         self.report(EventKind::Expired { count }, None);
+    }
+
+    /// `n` messages the session held were delivered or handed back: waiters
+    /// for the drain may look again.
+    pub(super) fn settled(&mut self, n: usize) {
+        self.shared.outbox.lock().settled(n);
+        self.shared.outbox.notify_drained();
     }
 
     /// Gives a message back to the caller with the reason.
