@@ -164,6 +164,7 @@ impl Session {
     /// Forgets the open link (its socket closes); what it had not put in the
     /// kernel goes again on the next link. Returns the link's attempt.
     pub(super) fn drop_link(&mut self) -> Option<crate::AttemptId> {
+        self.apply_acknowledgements();
         match core::mem::replace(&mut self.link, Link::None) {
             Link::Open(mut open) => {
                 let _ = self.poll.registry().deregister(open.ws.get_mut().tcp_mut());

@@ -75,12 +75,17 @@ impl Session {
             // Part of a large message arriving slowly proves the link alive.
             self.sup.handle_inbound(now, Inbound::Control);
         }
-        let acks = core::mem::take(&mut self.pending_acks);
-        for (id, link) in acks {
-            self.acknowledged(id, link);
-        }
+        self.apply_acknowledgements();
         // Pongs tungstenite queued go out now.
         self.send_out(now);
+    }
+
+    /// Settles the messages the acknowledgements read this turn confirm;
+    /// before anything ends the link, so that none of them goes again.
+    pub(super) fn apply_acknowledgements(&mut self) {
+        for (id, link) in core::mem::take(&mut self.pending_acks) {
+            self.acknowledged(id, link);
+        }
     }
 
     /// Data waiting unread because the caller paused or is slow is still
