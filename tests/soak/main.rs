@@ -13,7 +13,10 @@
 // The thread client, its transport and TLS; the core alone has none of them.
 #![cfg(all(feature = "std", feature = "tls"))]
 
+#[path = "../support/mod.rs"]
 mod support;
+#[path = "../client/tether.rs"]
+mod tether;
 
 use std::fs;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +28,7 @@ use wstether::client::{ClientBuilder, SendError};
 use wstether::{BackoffConfig, Cause, Event, HeartbeatConfig, Jitter};
 
 use support::*;
+use tether::*;
 
 /// utime + stime of the whole process, in clock ticks (USER_HZ, 100 per
 /// second on Linux).
@@ -60,6 +64,7 @@ fn refused_endpoint_backs_off_with_growing_jittered_delays_and_no_busy_loop() {
         ..BackoffConfig::default()
     };
     let client = ClientBuilder::new(format!("ws://{addr}/"))
+        .no_proxy()
         .backoff(backoff)
         .seed(7)
         .close_timeout(ms(500))
@@ -77,23 +82,23 @@ fn refused_endpoint_backs_off_with_growing_jittered_delays_and_no_busy_loop() {
     let cpu = process_cpu_ticks().unwrap() - cpu_before;
     let wall = started.elapsed();
     let undelivered = client.close();
-    assert_eq!(texts(&undelivered), ["queued while refused"]);
+    assert_eq!(handed_back(&undelivered), ["queued while refused"]);
 
     let failures: Vec<Cause> = events
-        .seen
+        .events()
         .iter()
-        .filter_map(|e| match e.event {
+        .filter_map(|e| match e {
             Event::ConnectFailed { failure, .. } => Some(failure.cause),
             _ => None,
         })
         .collect();
-    assert!(failures.len() >= 3, "{:#?}", events.events());
+    assert!(failures.len() >= 3, "{:#?}", events.seen);
     assert!(failures.iter().all(|c| *c == Cause::Refused), "{failures:?}");
     let delays: Vec<(Duration, Duration)> = events
-        .seen
+        .events()
         .iter()
-        .filter_map(|e| match e.event {
-            Event::ReconnectScheduled { delay, .. } => Some((delay.base, delay.delay)),
+        .filter_map(|e| match e {
+            Event::ReconnectScheduled { delay, .. } => Some((delay.base(), delay.delay())),
             _ => None,
         })
         .collect();
@@ -274,7 +279,7 @@ fn soak_against_a_flapping_server() {
         cap: Duration::from_secs(1),
         stable_after: Duration::from_secs(2),
         max_retry_after: Duration::from_secs(2),
-        rate_limited_floor: ms(500),
+        retry_later_floor: ms(500),
         ..BackoffConfig::default()
     };
     let heartbeat = HeartbeatConfig {
@@ -283,17 +288,18 @@ fn soak_against_a_flapping_server() {
         idle_timeout: None,
     };
     let client = ClientBuilder::new(server.url())
+        .no_proxy()
         .backoff(backoff)
         .heartbeat(heartbeat)
         .connect_timeout(Duration::from_secs(2))
         .close_timeout(Duration::from_secs(2))
+        .close_handshake_timeout(Duration::from_secs(2))
         .queue_capacity(1_024)
         .connect()
         .unwrap();
 
-    // `Client` is `Send` but not `Sync` (its receivers are not), so one
-    // thread sends and receives: `c{n}`, n counting accepted messages only,
-    // about 500 a second.
+    // One thread sends and receives: `c{n}`, n counting accepted messages
+    // only, about 500 a second.
     let mut accepted = 0u64;
     let mut full = 0u64;
     let mut samples = vec![first];
@@ -308,7 +314,8 @@ fn soak_against_a_flapping_server() {
             match client.send(format!("c{accepted}")) {
                 Ok(()) => accepted += 1,
                 Err(SendError::Full(_)) => full += 1,
-                Err(SendError::Closed(_)) => panic!("client finished during the soak"),
+                Err(SendError::Closed(_)) => panic!("client finished during the soak: {:?}", client.ending()),
+                Err(SendError::NotData(_)) => unreachable!("a text message"),
             }
         }
         while let Ok(Some(_)) = client.recv_timeout(ms(5)) {
@@ -346,9 +353,9 @@ fn soak_against_a_flapping_server() {
                 c.gaps.len(),
                 received,
                 server_sent.load(Ordering::Relaxed),
-                snapshot.stats.connects,
-                snapshot.stats.disconnects,
-                snapshot.stats.attempts,
+                snapshot.counters.connects,
+                snapshot.counters.disconnects,
+                snapshot.counters.attempts,
                 snapshot.state.name(),
             );
             drop(c);
@@ -365,7 +372,7 @@ fn soak_against_a_flapping_server() {
     samples.push(last);
 
     let c = check.lock().unwrap();
-    let handed_back: Vec<u64> = texts(&undelivered)
+    let handed_back: Vec<u64> = handed_back(&undelivered)
         .iter()
         .map(|t| t.trim_start_matches('c').parse().unwrap())
         .collect();
@@ -378,10 +385,10 @@ fn soak_against_a_flapping_server() {
         c.next,
         c.repeats,
         handed_back.len(),
-        snapshot.stats.connects,
-        snapshot.stats.disconnects,
-        snapshot.stats.attempts,
-        snapshot.stats.heartbeat_timeouts,
+        snapshot.counters.connects,
+        snapshot.counters.disconnects,
+        snapshot.counters.attempts,
+        snapshot.counters.heartbeat_timeouts,
     );
     eprintln!(
         "RSS start {} KiB, end {} KiB, max {} KiB; fds start {}, end {}, max {}; threads start {}, end {}",
@@ -392,7 +399,7 @@ fn soak_against_a_flapping_server() {
     assert!(c.gaps.is_empty(), "lost messages: {:?}", c.gaps);
     let expected: Vec<u64> = (c.next..accepted).collect();
     assert_eq!(handed_back, expected, "handed back");
-    assert!(snapshot.stats.disconnects >= secs / 10, "the server did not flap");
+    assert!(snapshot.counters.disconnects >= secs / 10, "the server did not flap");
     // No leak: descriptors back where they were, memory flat after warm-up.
     assert!(last.fds <= first.fds + 2, "fds {} -> {}", first.fds, last.fds);
     let warm = samples.get(2).map_or(first.rss_kib, |s| s.rss_kib);
