@@ -90,7 +90,7 @@ fn wait_for(client: &Client, what: impl Fn(&Event) -> bool, limit: Duration) -> 
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if let Ok(event) = client.events().recv_timeout(Duration::from_millis(50)) {
-            if what(&event.event) {
+            if event.supervisor().is_some_and(&what) {
                 return Some(event);
             }
         }
@@ -137,7 +137,7 @@ fn detection() {
         blackhole.store(true, Ordering::SeqCst);
         let event = wait_for(
             &client,
-            |e| matches!(e, Event::HeartbeatTimeout),
+            |e| matches!(e, Event::Disconnected { failure } if failure.cause == wstether::Cause::HeartbeatTimeout),
             Duration::from_secs(5),
         );
         if event.is_some() {
@@ -203,9 +203,9 @@ fn recovery() {
         // The attempt that succeeded: the last one started before `Connected`.
         let mut started_at = None;
         for event in client.events().try_iter() {
-            match event.event {
-                Event::AttemptStarted { .. } => started_at = Some(client_started + event.at),
-                Event::Connected { .. } => break,
+            match event.supervisor() {
+                Some(Event::AttemptStarted { .. }) => started_at = Some(client_started + event.at),
+                Some(Event::Connected { .. }) => break,
                 _ => {}
             }
         }

@@ -147,8 +147,8 @@ impl TransportError {
         }
     }
 
-    /// Maps a tungstenite error from an open link.
-    pub(crate) fn from_websocket(error: tungstenite::Error) -> TransportError {
+    /// Maps a tungstenite error from an open link (I/O errors included).
+    pub fn from_websocket(error: tungstenite::Error) -> TransportError {
         match error {
             tungstenite::Error::Io(e) => TransportError::from_io(e, true),
             other => TransportError::WebSocket(other),
@@ -309,7 +309,10 @@ mod tests {
                 reason: String::new(),
             };
             assert!(!error.failure(&table).is_permanent(), "{code}");
-            assert_eq!(error.to_string(), std::format!("closed by server with code {code}"));
+            assert_eq!(
+                std::string::ToString::to_string(&error),
+                std::format!("closed by server with code {code}")
+            );
         }
     }
 }

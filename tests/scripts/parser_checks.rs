@@ -96,7 +96,7 @@ pub fn client_read_path(data: &[u8]) {
         match ws.read() {
             Ok(message) => assert!(message.len() <= limits.max_message_size, "a message over the limit"),
             Err(error) => {
-                let _ = TransportError::from_websocket(error, 0).failure(&CloseCodeTable::default());
+                let _ = TransportError::from_websocket(error).failure(&CloseCodeTable::default());
                 break;
             }
         }
