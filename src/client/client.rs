@@ -163,10 +163,11 @@ impl Client {
         self.shared.status().subprotocol.clone()
     }
 
-    /// Messages waiting in the outgoing queue (not counting those taken for
-    /// the current link).
+    /// Accepted messages not yet delivered: queued, or taken for the link
+    /// and not yet wholly in the kernel (or, with acknowledgements, not yet
+    /// acknowledged).
     pub fn queued(&self) -> usize {
-        self.shared.outbox.lock().len()
+        self.shared.outbox.lock().pending()
     }
 
     /// Waits up to `timeout` until every accepted message has been written

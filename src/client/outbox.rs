@@ -60,9 +60,11 @@ pub(crate) struct Outbox {
     /// when the queue is scanned).
     next_expiry: Option<StdInstant>,
     /// Messages taken from the queue that the session still holds (not yet
-    /// in the kernel, or awaiting an acknowledgement): counted here, under
-    /// the same lock, so that "drained" is never seen between the two.
+    /// in the kernel, or awaiting an acknowledgement), and their bytes:
+    /// counted here, under the same lock, so that they count against the
+    /// queue's bounds and "drained" is never seen between the two.
     held: usize,
+    held_bytes: usize,
 }
 
 /// The outbox behind a lock, with conditions for blocked senders and for
@@ -95,6 +97,7 @@ impl SharedOutbox {
                 closed: false,
                 next_expiry: None,
                 held: 0,
+                held_bytes: 0,
             }),
             space: Condvar::new(),
             drained: Condvar::new(),
@@ -175,10 +178,14 @@ impl Outbox {
             return Err((Refusal::Closed, outgoing));
         }
         let bytes = size(&outgoing.message);
-        // A message larger than the byte budget still goes through an empty
-        // queue; otherwise it could never be sent.
-        let over_bytes = !self.queue.is_empty() && self.bytes.saturating_add(bytes) > self.byte_capacity;
-        if self.queue.len() >= self.capacity || over_bytes {
+        // What the session holds counts too: taking messages for the link
+        // must not make room for more than the bounds allow. A message larger
+        // than the byte budget still goes through when nothing is held;
+        // otherwise it could never be sent.
+        let count = self.queue.len() + self.held;
+        let held_bytes = self.bytes + self.held_bytes;
+        let over_bytes = count > 0 && held_bytes.saturating_add(bytes) > self.byte_capacity;
+        if count >= self.capacity || over_bytes {
             return Err((Refusal::Full, outgoing));
         }
         self.bytes += bytes;
@@ -261,14 +268,18 @@ impl Outbox {
         let n = max.min(self.queue.len());
         self.held += n;
         for outgoing in self.queue.drain(..n) {
-            self.bytes -= size(&outgoing.message);
+            let bytes = size(&outgoing.message);
+            self.bytes -= bytes;
+            self.held_bytes += bytes;
             into.push_back(outgoing);
         }
     }
 
-    /// `n` messages the session held were delivered or handed back.
-    pub(crate) fn settled(&mut self, n: usize) {
+    /// `n` messages of `bytes` the session held were delivered or handed
+    /// back.
+    pub(crate) fn settled(&mut self, n: usize, bytes: usize) {
         self.held = self.held.saturating_sub(n);
+        self.held_bytes = self.held_bytes.saturating_sub(bytes);
     }
 
     /// Everything accepted was delivered or handed back.
@@ -281,8 +292,10 @@ impl Outbox {
         self.queue.is_empty() && self.fresh_subscriptions.is_empty()
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+    /// Accepted messages not yet written to the kernel (or acknowledged):
+    /// queued, or held by the session.
+    pub(crate) fn pending(&self) -> usize {
+        self.queue.len() + self.held
     }
 
     pub(crate) fn close(&mut self) {

@@ -560,3 +560,86 @@ impl Race {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use mio::{Events, Poll};
+
+    use super::*;
+
+    /// A loopback port that never answers a SYN: a listener with a backlog
+    /// of one, already full.
+    fn blackhole(ip: &str) -> (socket2::Socket, std::net::TcpStream, SocketAddr) {
+        let addr: SocketAddr = std::format!("{ip}:0").parse().expect("an address");
+        let socket =
+            socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None).expect("a socket");
+        socket.bind(&addr.into()).expect("bind");
+        socket.listen(0).expect("listen");
+        let addr = socket.local_addr().expect("bound").as_socket().expect("an IP address");
+        let filler = std::net::TcpStream::connect(addr).expect("the one queued connection");
+        (socket, filler, addr)
+    }
+
+    /// Races `addrs` and returns how long the winner took, and which it was.
+    fn race(addrs: Vec<SocketAddr>, stagger: Duration) -> (Duration, SocketAddr) {
+        let mut poll = Poll::new().expect("a poller");
+        let mut events = Events::with_capacity(8);
+        let started = StdInstant::now();
+        let mut race = Race::new(addrs, started);
+        loop {
+            if let Some((_, addr)) = race
+                .advance(poll.registry(), StdInstant::now(), stagger)
+                .expect("no error")
+            {
+                return (started.elapsed(), addr);
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "no winner");
+            poll.poll(&mut events, Some(Duration::from_millis(5))).expect("poll");
+        }
+    }
+
+    #[test]
+    fn a_silent_address_costs_the_stagger_not_the_deadline_in_either_order() {
+        let stagger = Duration::from_millis(250);
+        let v4 = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let v6 = TcpListener::bind("[::1]:0").expect("bind");
+        let (_hole6, _fill6, silent6) = blackhole("[::1]");
+        let (_hole4, _fill4, silent4) = blackhole("127.0.0.1");
+        for (addrs, healthy) in [
+            (
+                std::vec![silent6, v4.local_addr().expect("bound")],
+                v4.local_addr().expect("bound"),
+            ),
+            (
+                std::vec![silent4, v6.local_addr().expect("bound")],
+                v6.local_addr().expect("bound"),
+            ),
+        ] {
+            let (took, winner) = race(addrs, stagger);
+            std::println!(
+                "a silent {} first: {winner} won after {took:?}",
+                if winner.is_ipv4() { "::1" } else { "127.0.0.1" }
+            );
+            assert_eq!(winner, healthy);
+            assert!(
+                took >= stagger && took < stagger + Duration::from_millis(100),
+                "{took:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_address_makes_way_at_once() {
+        let healthy = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let refused = TcpListener::bind("[::1]:0").expect("bind").local_addr().expect("bound");
+        // Nothing listens there any more.
+        let (took, winner) = race(
+            std::vec![refused, healthy.local_addr().expect("bound")],
+            Duration::from_millis(250),
+        );
+        assert_eq!(winner, healthy.local_addr().expect("bound"));
+        assert!(took < Duration::from_millis(100), "{took:?}");
+    }
+}

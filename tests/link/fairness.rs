@@ -1,1 +1,163 @@
-//! (to come)
+//! The link under stress: what waits for the caller is bounded in bytes, a
+//! flood of any kind leaves room for writing, a slow caller is not mistaken
+//! for a stale feed, and the outgoing bound covers what the link took.
+
+use std::time::{Duration, Instant};
+
+use wstether::client::{Fate, SendError, SendOptions};
+use wstether::transport::Limits;
+use wstether::{Event, HeartbeatConfig};
+
+use crate::support::{ms, Server, PATIENCE};
+use crate::{quick, supervisor};
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("a Linux /proc");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_caller_that_stops_reading_holds_a_bounded_number_of_bytes() {
+    // 1 MiB messages as fast as the socket takes them (from a batch of 4,
+    // so that the server in this process costs little).
+    let batch = crate::support::frames::repeated(&crate::support::frames::text(&"m".repeat(1 << 20)), 4);
+    let server = Server::start(move |conn| {
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        raw.flood(batch.clone(), Instant::now() + PATIENCE);
+    });
+    let limits = Limits {
+        max_message_size: 1 << 20,
+        max_frame_size: 1 << 20,
+        max_queued_bytes: 4 << 20,
+        ..Limits::default()
+    };
+    let before = rss_kib();
+    let client = quick(&server.url())
+        .limits(limits)
+        .connect()
+        .expect("a valid configuration");
+    // Nobody reads for two seconds while the server pushes.
+    std::thread::sleep(Duration::from_secs(2));
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    println!("RSS grew by {grown_mib} MiB with 1 MiB messages and a 4 MiB budget");
+    // The budget, two messages, buffers, and the allocator's slack; before
+    // the byte budget this was hundreds of MiB.
+    assert!(grown_mib < 48, "grew by {grown_mib} MiB");
+    // The caller catches up: everything arrives, whole.
+    for _ in 0..8 {
+        let message = client.recv_timeout(PATIENCE).expect("running").expect("a message");
+        assert_eq!(message.len(), 1 << 20);
+    }
+    client.close();
+}
+
+#[test]
+fn sends_get_through_a_ping_flood_promptly() {
+    let server = Server::start(|conn| {
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        raw.ping_flood(Instant::now() + PATIENCE);
+    });
+    let client = quick(&server.url()).connect().expect("a valid configuration");
+    let journal = server.journal();
+    let mut worst = Duration::ZERO;
+    for i in 0..10 {
+        let text = format!("during the flood {i}");
+        let sent = Instant::now();
+        client.send(text.as_str()).expect("queued");
+        journal
+            .wait_for(PATIENCE, |seen| {
+                seen.iter()
+                    .any(|s| matches!(s, crate::support::Seen::Message { text: t, .. } if *t == text))
+                    .then_some(())
+            })
+            .expect("the message reaches the server during the flood");
+        worst = worst.max(sent.elapsed());
+    }
+    println!("sends during a ping flood: worst {worst:?} from send to the server");
+    assert!(worst < ms(500), "a send took {worst:?}");
+    client.close();
+}
+
+#[test]
+fn a_slow_caller_is_not_mistaken_for_a_stale_feed() {
+    let server = Server::start(|conn| {
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        raw.stream_text("tick", Instant::now() + PATIENCE);
+    });
+    let client = quick(&server.url())
+        .heartbeat(HeartbeatConfig {
+            ping_interval: Some(ms(500)),
+            pong_timeout: ms(500),
+            idle_timeout: Some(ms(1_500)),
+        })
+        .inbound_capacity(64)
+        .connect()
+        .expect("a valid configuration");
+    assert!(client.recv_timeout(PATIENCE).expect("running").is_some());
+    // The caller stalls for 4 s, well past the idle and pong timeouts.
+    std::thread::sleep(Duration::from_secs(4));
+    for _ in 0..1_000 {
+        client.recv_timeout(PATIENCE).expect("running").expect("a tick");
+    }
+    let dropped: Vec<_> = client
+        .events()
+        .try_iter()
+        .filter(|e| supervisor(e, |ev| matches!(ev, Event::Disconnected { .. })))
+        .collect();
+    assert!(
+        dropped.is_empty(),
+        "the link was dropped for the caller's slowness: {dropped:?}"
+    );
+    client.close();
+}
+
+#[test]
+fn what_the_link_took_counts_against_the_outgoing_bound() {
+    let server = Server::start(|conn| {
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        raw.stop_reading(Instant::now() + PATIENCE);
+    });
+    let client = quick(&server.url())
+        .queue_capacity(64)
+        .limits(Limits {
+            write_buffer_size: 256 << 10,
+            ..Limits::default()
+        })
+        .connect()
+        .expect("a valid configuration");
+    let payload = "p".repeat(96 << 10);
+    let mut receipts = Vec::new();
+    loop {
+        match client.send_with(payload.as_str(), SendOptions::default()) {
+            Ok(receipt) => receipts.push(receipt),
+            Err(SendError::Full(_)) => {
+                // Full: give the link a moment to move what the kernel takes.
+                std::thread::sleep(ms(200));
+                if client.send_with(payload.as_str(), SendOptions::default()).is_err() {
+                    break;
+                }
+            }
+            Err(other) => panic!("{other}"),
+        }
+        assert!(receipts.len() < 10_000, "the bound never held");
+    }
+    let written = receipts
+        .iter()
+        .filter(|r| matches!(r.fate(), Some(Fate::Written { .. })))
+        .count();
+    let not_written = receipts.len() - written;
+    println!(
+        "{} accepted, {written} in the kernel, {not_written} held or queued",
+        receipts.len()
+    );
+    assert!(
+        not_written <= 64,
+        "{not_written} accepted and not in the kernel, over the bound of 64"
+    );
+    assert!(client.queued() <= 64);
+    drop(client);
+}

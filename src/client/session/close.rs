@@ -207,14 +207,14 @@ impl Session {
             outbox.take_all()
         };
         let held = self.writer.take_all();
-        let held_count = held.len();
+        let (count, bytes) = super::write::count_and_bytes(held.iter().map(|(o, _)| o));
         for (outgoing, reason) in held {
             self.hand_back(outgoing, reason);
         }
         for outgoing in queued {
             self.hand_back(outgoing, Reason::NotSent);
         }
-        self.shared.outbox.lock().settled(held_count);
+        self.shared.outbox.lock().settled(count, bytes);
         let outcome = self.sup.outcome().unwrap_or(Outcome::Stopped);
         let ending = Ending {
             outcome,

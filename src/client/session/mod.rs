@@ -230,10 +230,11 @@ impl Session {
         self.stats.snapshot(self.now())
     }
 
-    /// Messages waiting to be written: queued, or taken for a link and not
-    /// yet in the kernel.
+    /// Accepted messages not yet delivered: queued, or taken for the link
+    /// and not yet wholly in the kernel (or, with acknowledgements, not yet
+    /// acknowledged).
     pub fn queued(&self) -> usize {
-        self.shared.outbox.lock().len() + self.writer.pending()
+        self.shared.outbox.lock().pending()
     }
 
     /// The subprotocol the server chose on the open link.

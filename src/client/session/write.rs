@@ -42,6 +42,13 @@ pub(super) struct Writer {
     unacknowledged: Unacknowledged,
 }
 
+/// How many messages, and their bytes.
+pub(super) fn count_and_bytes<'a>(messages: impl IntoIterator<Item = &'a Outgoing>) -> (usize, usize) {
+    messages
+        .into_iter()
+        .fold((0, 0), |(n, bytes), o| (n + 1, bytes + o.message.len()))
+}
+
 /// The bytes of a masked client frame carrying `len` payload bytes.
 fn frame_len(len: usize) -> u64 {
     let extended = match len {
@@ -176,11 +183,9 @@ impl Session {
         if written > 0 {
             self.shared.outbox.notify_space();
         }
-        let expired_count = expired.len();
+        let (count, bytes) = count_and_bytes(&expired);
         self.hand_back_expired(expired);
-        if expired_count > 0 {
-            self.settled(expired_count);
-        }
+        self.settled(count, bytes);
         if let Some(e) = failed {
             return self.lost(now, TransportError::from_websocket(e));
         }
@@ -206,7 +211,7 @@ impl Session {
         }
         let sent = stream.sent();
         let link = open.number;
-        let mut confirmed = 0;
+        let (mut confirmed, mut confirmed_bytes) = (0, 0);
         while self.writer.in_flight.front().is_some_and(|(end, _)| *end <= sent) {
             let Some((_, outgoing)) = self.writer.in_flight.pop_front() else {
                 break;
@@ -216,12 +221,13 @@ impl Session {
             }
             match outgoing.meta.ack_id {
                 Some(id) => self.writer.unacknowledged.push(id, outgoing),
-                None => confirmed += 1,
+                None => {
+                    confirmed += 1;
+                    confirmed_bytes += outgoing.message.len();
+                }
             }
         }
-        if confirmed > 0 {
-            self.settled(confirmed);
-        }
+        self.settled(confirmed, confirmed_bytes);
     }
 
     /// The server acknowledged `id`.
@@ -230,7 +236,7 @@ impl Session {
             if let Some(settle) = &outgoing.meta.settle {
                 settle.settle(Fate::Acknowledged { link });
             }
-            self.settled(1);
+            self.settled(1, outgoing.message.len());
         }
     }
 
@@ -241,12 +247,10 @@ impl Session {
         self.writer.take_expired(now, &mut held);
         let mut queued = Vec::new();
         self.shared.outbox.lock().take_expired(now, &mut queued);
-        let held_count = held.len();
+        let (count, bytes) = count_and_bytes(&held);
         held.append(&mut queued);
         self.hand_back_expired(held);
-        if held_count > 0 {
-            self.settled(held_count);
-        }
+        self.settled(count, bytes);
     }
 
     /// Hands back messages that expired on their way out, and counts them
@@ -263,10 +267,14 @@ impl Session {
         self.report(EventKind::Expired { count }, None);
     }
 
-    /// `n` messages the session held were delivered or handed back: waiters
-    /// for the drain may look again.
-    pub(super) fn settled(&mut self, n: usize) {
-        self.shared.outbox.lock().settled(n);
+    /// `n` messages of `bytes` the session held were delivered or handed
+    /// back: senders waiting for room and for the drain may look again.
+    pub(super) fn settled(&mut self, n: usize, bytes: usize) {
+        if n == 0 {
+            return;
+        }
+        self.shared.outbox.lock().settled(n, bytes);
+        self.shared.outbox.notify_space();
         self.shared.outbox.notify_drained();
     }
 
