@@ -79,13 +79,14 @@ fn against_a_server_that_stopped_reading_nothing_is_in_neither_count() {
         .connect()
         .expect("a valid configuration");
     let payload = "x".repeat(1_000);
-    let accepted: Vec<String> = (0..40_000).map(|i| format!("{i:05} {payload}")).collect();
+    let accepted: Vec<String> = (0..15_000).map(|i| format!("{i:05} {payload}")).collect();
     for line in &accepted {
         client.send_timeout(line.as_str(), PATIENCE).expect("accepted");
     }
     let handed_back = texts_of(&client.close());
     let journal = server.journal();
-    journal.expect_ended(0, PATIENCE);
+    // The server reads megabytes after its stall; a busy machine is slow.
+    journal.expect_ended(0, 3 * PATIENCE);
     let read = journal.texts();
     println!("stalled server: {} read, {} handed back", read.len(), handed_back.len());
     assert!(
