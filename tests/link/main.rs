@@ -6,6 +6,7 @@
 //! Loopback servers and proxies from `tests/support`, started per test.
 
 mod connect;
+mod control;
 mod credentials;
 mod delivery;
 mod fairness;
