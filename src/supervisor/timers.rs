@@ -49,26 +49,20 @@ pub struct Deadline {
 /// earlier, which no clock will ever reach either.
 const UNSET: u64 = u64::MAX;
 
-/// One deadline per [`Timer`], in microseconds, and the earliest of them,
-/// kept up to date so that asking for it (every drain ends by asking) costs
-/// nothing.
+/// One deadline per [`Timer`], in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerTable {
     at: [u64; Timer::ALL.len()],
-    /// Index of the earliest set slot; meaningless when `earliest_at` is UNSET.
-    earliest: u8,
-    earliest_at: u64,
 }
 
 impl TimerTable {
     pub(crate) const fn new() -> TimerTable {
         TimerTable {
             at: [UNSET; Timer::ALL.len()],
-            earliest: 0,
-            earliest_at: UNSET,
         }
     }
 
+    /// The slot of `timer`: [`Timer::ALL`]'s order, which breaks ties.
     const fn slot(timer: Timer) -> usize {
         match timer {
             Timer::ConnectTimeout => 0,
@@ -82,32 +76,15 @@ impl TimerTable {
 
     /// Sets `timer` to fire at `at`.
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        let slot = Self::slot(timer);
-        let at = at.as_micros().min(UNSET - 1);
-        let was = self.at[slot];
-        self.at[slot] = at;
-        if at < self.earliest_at || (at == self.earliest_at && slot < usize::from(self.earliest)) {
-            self.earliest = slot as u8;
-            self.earliest_at = at;
-        } else if slot == usize::from(self.earliest) && was == self.earliest_at {
-            // The earliest moved later: another may be first now.
-            self.find_earliest();
-        }
+        self.at[Self::slot(timer)] = at.as_micros().min(UNSET - 1);
     }
 
     pub(crate) fn clear(&mut self, timer: Timer) {
-        let slot = Self::slot(timer);
-        if self.at[slot] == UNSET {
-            return;
-        }
-        self.at[slot] = UNSET;
-        if slot == usize::from(self.earliest) {
-            self.find_earliest();
-        }
+        self.at[Self::slot(timer)] = UNSET;
     }
 
     pub(crate) fn clear_all(&mut self) {
-        *self = TimerTable::new();
+        self.at = [UNSET; Timer::ALL.len()];
     }
 
     #[cfg(test)]
@@ -116,23 +93,19 @@ impl TimerTable {
         (at != UNSET).then_some(Instant::from_micros(at))
     }
 
-    /// The earliest deadline, if any timer is set; ties go to the table's order.
-    #[inline]
+    /// The earliest deadline, if any timer is set; ties go to the table's
+    /// order. Six comparisons: cheaper to look than to keep track.
     pub(crate) fn next(&self) -> Option<Deadline> {
-        (self.earliest_at != UNSET).then(|| Deadline {
-            at: Instant::from_micros(self.earliest_at),
-            timer: Timer::ALL[usize::from(self.earliest)],
-        })
-    }
-
-    fn find_earliest(&mut self) {
-        self.earliest_at = UNSET;
-        for (slot, &at) in self.at.iter().enumerate() {
-            if at < self.earliest_at {
-                self.earliest = slot as u8;
-                self.earliest_at = at;
+        let mut best = 0;
+        for slot in 1..self.at.len() {
+            if self.at[slot] < self.at[best] {
+                best = slot;
             }
         }
+        (self.at[best] != UNSET).then(|| Deadline {
+            at: Instant::from_micros(self.at[best]),
+            timer: Timer::ALL[best],
+        })
     }
 }
 
@@ -141,7 +114,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_kept_earliest_matches_a_full_scan_over_random_changes() {
+    fn the_earliest_matches_a_sort_over_random_changes() {
         let mut rng = fastrand::Rng::with_seed(9);
         let mut table = TimerTable::new();
         for _ in 0..100_000 {

@@ -1,9 +1,6 @@
 //! Base64 (RFC 4648 §4, standard alphabet, padded), only as far as HTTP Basic
 //! credentials need it: encoding.
 
-// Driven by the connect path, which lands separately.
-#![allow(dead_code)]
-
 use std::string::String;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -2,9 +2,6 @@
 //! Eyeballs" v2): the connect path races them with staggered starts, so a
 //! broken IPv6 (or IPv4) route costs one stagger, not one timeout per address.
 
-// Driven by the connect path, which lands separately.
-#![allow(dead_code)]
-
 use core::net::SocketAddr;
 use std::vec::Vec;
 

@@ -7,9 +7,6 @@
 //! tolerant where HTTP allows (interim 1xx responses such as 103 Early Hints
 //! before the 101).
 
-// Driven by the connect path, which lands separately.
-#![allow(dead_code)]
-
 use core::fmt;
 use std::string::String;
 use std::vec::Vec;

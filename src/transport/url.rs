@@ -7,9 +7,6 @@
 //! constructor rejects), bracketed hosts that are not IPv6 addresses, and
 //! whitespace or control characters anywhere.
 
-// Driven by the connect path, which lands separately.
-#![allow(dead_code)]
-
 use core::fmt;
 use core::net::Ipv6Addr;
 use std::string::{String, ToString};

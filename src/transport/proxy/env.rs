@@ -13,9 +13,6 @@
 //!   never proxied from the environment: a proxy cannot reach this host's
 //!   loopback, and local test servers broke under clients that forgot this.
 
-// Driven by the connect path, which lands separately.
-#![allow(dead_code)]
-
 use core::net::IpAddr;
 use std::string::String;
 

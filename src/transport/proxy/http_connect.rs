@@ -1,9 +1,6 @@
 //! An HTTP proxy tunnel (RFC 9110 §9.3.6): the `CONNECT` request and the
 //! proxy's answer, without I/O.
 
-// Driven by the connect path, which lands separately.
-#![allow(dead_code)]
-
 use std::vec::Vec;
 
 use super::ProxyError;

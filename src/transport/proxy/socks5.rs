@@ -6,9 +6,6 @@
 //! Nothing is pipelined, since many proxies drop what arrives before they
 //! asked for it.
 
-// Driven by the connect path, which lands separately.
-#![allow(dead_code)]
-
 use core::net::{IpAddr, SocketAddr};
 use std::string::String;
 use std::vec::Vec;
@@ -168,6 +165,7 @@ impl Socks5 {
     }
 
     /// Whether the tunnel is open.
+    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         self.state == State::Done
     }
