@@ -220,6 +220,9 @@ pub(crate) struct Backoff {
     failures: u32,
     /// `initial · multiplier^(failures − 1)`, capped: growth before any floor.
     grown_ms: u32,
+    /// The base of the last delay drawn, floor included (zero before the
+    /// first): the phase starts from it.
+    base_ms: u32,
     /// The last delay drawn, for [`Jitter::Decorrelated`].
     previous_ms: u32,
     /// The outage's phase for [`Jitter::Phased`], in units of 1 / [`PHASE_ONE`].
@@ -235,6 +238,7 @@ impl Backoff {
         Backoff {
             failures: 0,
             grown_ms: policy.initial_ms,
+            base_ms: 0,
             previous_ms: policy.initial_ms,
             phase: 0,
         }
@@ -272,20 +276,22 @@ impl Backoff {
     /// between the previous base and this one.
     pub(crate) fn next_delay(&mut self, policy: &BackoffPolicy, rng: &mut Rng, floor_ms: Option<u32>) -> Delay {
         let phased = matches!(policy.jitter, Jitter::Phased(_));
-        let previous_base_ms = if self.failures == 0 {
+        let previous_base_ms = self.base_ms;
+        if self.failures == 0 {
             if phased {
                 self.phase = rng.u16(..);
             }
-            0
-        } else {
-            let previous = self.base(policy, self.failures);
-            if self.grown_ms < policy.cap_ms {
-                self.grown_ms = permille_of(self.grown_ms, policy.multiplier_permille).min(policy.cap_ms);
-            }
-            previous
-        };
+        } else if self.grown_ms < policy.cap_ms {
+            self.grown_ms = permille_of(self.grown_ms, policy.multiplier_permille).min(policy.cap_ms);
+        }
         self.failures = self.failures.saturating_add(1);
-        let base_ms = self.base(policy, self.failures).min(policy.cap_ms);
+        let base_ms = if previous_base_ms >= policy.cap_ms {
+            // At the cap the base stays there, floor or not.
+            policy.cap_ms
+        } else {
+            self.base(policy, self.failures).min(policy.cap_ms)
+        };
+        self.base_ms = base_ms;
         let jitter = if base_ms >= policy.cap_ms {
             policy.cap_jitter
         } else {

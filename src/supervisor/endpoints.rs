@@ -26,7 +26,8 @@ impl Default for EndpointConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Endpoints {
     current: u8,
-    failures_here: u32,
+    /// Saturates: past 65 535 failures in a row a rotation is long overdue.
+    failures_here: u16,
 }
 
 impl Endpoints {
@@ -39,7 +40,7 @@ impl Endpoints {
     /// `rotate_after` in a row.
     pub(crate) fn on_failure(&mut self, count: u8, rotate_after: u32) {
         self.failures_here = self.failures_here.saturating_add(1);
-        if count > 1 && self.failures_here >= rotate_after.max(1) {
+        if count > 1 && u32::from(self.failures_here) >= rotate_after.max(1) {
             self.current = (self.current + 1) % count;
             self.failures_here = 0;
         }

@@ -24,7 +24,7 @@ pub(crate) struct Outputs {
     items: [Entry; CAPACITY],
     head: u8,
     len: u8,
-    dropped: u32,
+    dropped: u16,
 }
 
 impl Outputs {
@@ -79,11 +79,11 @@ impl Outputs {
 
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Entry> {
-        if self.dropped > 0 {
-            let count = core::mem::take(&mut self.dropped);
-            return Some(Entry::Event(Event::OutputsDropped { count }));
+        if self.dropped == 0 {
+            return self.pop_entry();
         }
-        self.pop_entry()
+        let count = core::mem::take(&mut self.dropped);
+        Some(Entry::Event(Event::OutputsDropped { count: count.into() }))
     }
 }
 
