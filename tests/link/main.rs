@@ -10,6 +10,7 @@ mod control;
 mod credentials;
 mod delivery;
 mod fairness;
+mod peers;
 mod proxy;
 mod upgrade;
 mod verdicts;
