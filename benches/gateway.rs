@@ -158,7 +158,10 @@ fn main() {
     );
     println!("| RSS per link, the I/O thread included | {per_link_all:.1} KiB ({rss_before} → {rss_after} KiB) | — |");
     println!("| threads in the process (/proc/self/status) | {threads} (before the IoThread: {threads_before}) | — |");
-    println!("| first connect of all {links} | {:.0} ms | — |", connect_all.as_secs_f64() * 1e3);
+    println!(
+        "| first connect of all {links} | {:.0} ms | — |",
+        connect_all.as_secs_f64() * 1e3
+    );
 
     let mut rows = Vec::new();
     let mut clients = clients;
@@ -173,8 +176,12 @@ fn main() {
             io = IoThread::spawn().expect("io thread");
             clients = (0..links)
                 .map(|i| {
-                    io.add(ClientBuilder::new(&url).seed((round * links + i) as u64).limits(Limits::small()))
-                        .expect("client")
+                    io.add(
+                        ClientBuilder::new(&url)
+                            .seed((round * links + i) as u64)
+                            .limits(Limits::small()),
+                    )
+                    .expect("client")
                 })
                 .collect();
             wait_all(&clients, State::Connected, STEP).expect("all connected");
@@ -189,7 +196,11 @@ fn main() {
         child = new_child;
         let back = wait_all(&clients, State::Connected, STEP);
         let Some(back) = back else {
-            rows.push(format!("| {} | — | not all back within {} s |", round + 1, STEP.as_secs()));
+            rows.push(format!(
+                "| {} | — | not all back within {} s |",
+                round + 1,
+                STEP.as_secs()
+            ));
             continue;
         };
         let mut times: Vec<f64> = back
@@ -213,7 +224,9 @@ fn main() {
     println!();
     println!("## Server restart on the same port (default backoff: first retry U(0, 1.5 s))");
     println!();
-    println!("| restart | all links saw the drop after | all {links} back after the restart | per link p50 / p90 / p99 |");
+    println!(
+        "| restart | all links saw the drop after | all {links} back after the restart | per link p50 / p90 / p99 |"
+    );
     println!("|---|---:|---:|---|");
     for row in rows {
         println!("{row}");

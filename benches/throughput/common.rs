@@ -131,7 +131,12 @@ pub fn mapping_rss_kib(address: usize) -> Option<(u64, u64)> {
         if !inside {
             continue;
         }
-        let value = || line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let value = || {
+            line.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         if line.starts_with("Size:") {
             size = value();
         } else if line.starts_with("Rss:") {

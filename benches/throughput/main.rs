@@ -151,10 +151,7 @@ fn throughput(direction: Direction) {
         ratio_names.iter().map(|r| r.0).collect::<Vec<_>>().join(" | "),
         mb_names.join(" | ")
     );
-    println!(
-        "|---|---:|{}",
-        "---:|".repeat(kinds.len() * 2 + ratio_names.len())
-    );
+    println!("|---|---:|{}", "---:|".repeat(kinds.len() * 2 + ratio_names.len()));
     for (size, count) in sizes() {
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
         let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); ratio_names.len()];
@@ -202,7 +199,9 @@ fn echo_table() {
     const COUNT: usize = 2000;
     const ROUNDS: usize = 3;
     let kinds = kinds();
-    println!("## Echo round trip, 64 B: {ROUNDS} alternating runs × {COUNT} round trips after {WARMUP} warm-up, pooled");
+    println!(
+        "## Echo round trip, 64 B: {ROUNDS} alternating runs × {COUNT} round trips after {WARMUP} warm-up, pooled"
+    );
     println!();
     println!("| client | p50 µs | p99 µs | p50 per run |");
     println!("|---|---:|---:|---|");
@@ -289,7 +288,9 @@ fn idle_bench() {
     let session_before = common::thread_cost(&session_tid);
     // The session's loop ends just after the window, so that its last
     // wake-up falls outside it.
-    end_tx.send(Instant::now() + window + Duration::from_millis(500)).expect("end");
+    end_tx
+        .send(Instant::now() + window + Duration::from_millis(500))
+        .expect("end");
     thread::sleep(window);
     let io_after = common::thread_cost(&io_tids[0]);
     let session_after = common::thread_cost(&session_tid);
@@ -301,10 +302,18 @@ fn idle_bench() {
     session_server.join().ok();
     println!("## Idle: one connected link, {secs} s measured, scaled to a minute (default heartbeat: ping after 20 s of silence)");
     println!();
-    println!("| thread | wakeups/min (voluntary + involuntary) | CPU ms/min | state, connects, heartbeat timeouts | goal |");
+    println!(
+        "| thread | wakeups/min (voluntary + involuntary) | CPU ms/min | state, connects, heartbeat timeouts | goal |"
+    );
     println!("|---|---:|---:|---|---|");
     for (name, before, after, snapshot, note) in [
-        ("Client: wstether-io", io_before, io_after, client_snapshot, "≤ 10 wakeups, ≤ 10 ms"),
+        (
+            "Client: wstether-io",
+            io_before,
+            io_after,
+            client_snapshot,
+            "≤ 10 wakeups, ≤ 10 ms",
+        ),
         (
             "Session: caller's thread, poll(Some(rest of the window)) in a loop",
             session_before,
@@ -370,7 +379,10 @@ fn memory_client(kind: &str, url: &str) {
                     .limits(limits(kind == "client-small"))
                     .on_link(move |_| {
                         let marker = 0u8;
-                        stacks.lock().expect("lock").push(std::hint::black_box(&marker) as *const u8 as usize);
+                        stacks
+                            .lock()
+                            .expect("lock")
+                            .push(std::hint::black_box(&marker) as *const u8 as usize);
                         Vec::new()
                     })
                     .connect()
@@ -489,7 +501,11 @@ fn memory_bench() {
         ("client-small", "wstether Client, Limits::small()", Some(64.0)),
         ("session-default", "wstether Session, default limits", None),
         ("session-small", "wstether Session, Limits::small()", None),
-        ("shared-small", "wstether Client, Limits::small(), all on one IoThread", None),
+        (
+            "shared-small",
+            "wstether Client, Limits::small(), all on one IoThread",
+            None,
+        ),
         ("io-thread", "(part) an idle IoThread, no session", None),
         ("raw-thread", "raw tungstenite, one blocking thread per link", None),
         ("tokio", "tokio-tungstenite, one task per link (2 workers)", None),
@@ -516,7 +532,11 @@ fn memory_bench() {
             Some(g) => format!("≤ {g} KiB: MISSED"),
             None => "—".into(),
         };
-        let stack = if stack > 0.0 { format!("{stack:.1} KiB") } else { "—".into() };
+        let stack = if stack > 0.0 {
+            format!("{stack:.1} KiB")
+        } else {
+            "—".into()
+        };
         println!("| {name} | {before} KiB | {after} KiB | {per:.1} KiB | {stack} | {goal} |");
     }
     println!();
@@ -661,7 +681,10 @@ fn main() {
     if let Ok(spec) = std::env::var("WSTETHER_BENCH_PROFILE") {
         return profile(&spec);
     }
-    println!("# wstether throughput benchmark ({} cores)", thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "# wstether throughput benchmark ({} cores)",
+        thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!();
     let started = Instant::now();
     if wanted("receive") {

@@ -59,7 +59,9 @@ pub fn accept_ws(listener: &TcpListener) -> io::Result<(TcpStream, Vec<u8>)> {
         .lines()
         .find_map(|line| {
             let (name, value) = line.split_once(':')?;
-            name.trim().eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_string())
+            name.trim()
+                .eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_string())
         })
         .ok_or_else(|| io::Error::other("no Sec-WebSocket-Key"))?;
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -319,4 +321,3 @@ pub fn accept_plain(listener: &TcpListener) -> io::Result<(TcpStream, ())> {
         }
     }
 }
-

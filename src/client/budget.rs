@@ -1,5 +1,7 @@
-//! How much received data may wait for the caller: messages and bytes, over
-//! the session's own queue and the thread client's together.
+//! How much received data may wait for a [`super::Client`]'s caller:
+//! messages and bytes, from the moment the I/O thread reads them until the
+//! caller takes them. (A [`super::Session`] reads only when its caller
+//! polls, so nothing waits there.)
 //!
 //! The link reads only while there is room, so a caller that stops reading
 //! stops the link reading too and TCP pushes back on the server. The one
@@ -34,7 +36,7 @@ impl InboundBudget {
         self.messages.load(Ordering::Acquire) < self.max_messages && self.bytes.load(Ordering::Acquire) < self.max_bytes
     }
 
-    /// A message of `bytes` was read and waits for the caller.
+    /// A message of `bytes` was read and waits for the client's caller.
     pub(crate) fn add(&self, bytes: usize) {
         self.messages.fetch_add(1, Ordering::AcqRel);
         self.bytes.fetch_add(bytes, Ordering::AcqRel);

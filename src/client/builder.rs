@@ -355,7 +355,12 @@ impl ClientBuilder {
     }
 
     /// A session to drive from the caller's own loop, without a thread.
-    pub fn session(mut self) -> Result<Session, BuildError> {
+    pub fn session(self) -> Result<Session, BuildError> {
+        self.build_session(false)
+    }
+
+    /// A session for an I/O thread (`hosted`) or for the caller's loop.
+    pub(crate) fn build_session(mut self, hosted: bool) -> Result<Session, BuildError> {
         let capacities = [
             self.queue_capacity,
             self.queue_bytes,
@@ -403,6 +408,7 @@ impl ClientBuilder {
             move |waker| Shared::new(outbox, budget, waker, ttl, shared_acks),
             sequence,
             acks,
+            hosted,
         )
         .map_err(BuildError::Io)
     }

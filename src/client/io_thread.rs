@@ -178,7 +178,7 @@ impl IoThread {
     /// Starts a client built by `builder` on this thread.
     pub fn add(&self, builder: ClientBuilder) -> Result<Client, BuildError> {
         let (inbound_capacity, event_capacity) = builder.queue_capacities();
-        let session = builder.session()?;
+        let session = builder.build_session(true)?;
         self.host(session, event_capacity, inbound_capacity)
     }
 

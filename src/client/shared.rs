@@ -136,7 +136,6 @@ impl Shared {
         if !matches!(message, Message::Text(_) | Message::Binary(_)) {
             return Err(SendError::NotData(message));
         }
-        let now = StdInstant::now();
         let ack_id = self.acks.as_ref().and_then(|acks| acks.outgoing_id(&message));
         let (receipt, settle) = match track {
             true => {
@@ -148,12 +147,13 @@ impl Shared {
         let outgoing = Outgoing {
             message,
             meta: Meta {
-                expires: options.ttl.or(self.default_ttl).map(|ttl| now + ttl),
+                expires: options.ttl.or(self.default_ttl).map(|ttl| StdInstant::now() + ttl),
                 settle,
                 ack_id,
             },
         };
-        self.outbox.push(outgoing, options.wait.map(|wait| now + wait))?;
+        self.outbox
+            .push(outgoing, options.wait.map(|wait| StdInstant::now() + wait))?;
         self.wake();
         Ok(receipt)
     }

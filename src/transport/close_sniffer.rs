@@ -33,60 +33,62 @@ impl CloseSniffer {
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             if self.remaining > 0 {
-                let take = bytes.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-                if let Some((code, have)) = &mut self.close {
-                    for &byte in &bytes[..take] {
-                        if usize::from(*have) < code.len() {
-                            code[usize::from(*have)] = byte;
-                            *have += 1;
-                        }
-                    }
-                }
-                bytes = &bytes[take..];
-                self.remaining -= take as u64;
-                if self.remaining == 0 {
-                    self.end_frame();
-                }
+                bytes = self.skip_payload(bytes);
                 continue;
             }
+            if self.have == 0 {
+                // The usual case, whole frames at hand: skip them in tight
+                // loops; this runs for every frame received.
+                bytes = skip_short_frames(bytes);
+                if bytes.is_empty() {
+                    break;
+                }
+                if let Some((is_close, header_len, length)) = parse_header(bytes) {
+                    bytes = &bytes[header_len..];
+                    match usize::try_from(length) {
+                        Ok(length) if !is_close && length <= bytes.len() => bytes = &bytes[length..],
+                        _ => self.start_frame(is_close, length),
+                    }
+                    continue;
+                }
+            }
+            // A header split between reads: gather it byte by byte.
             self.header[usize::from(self.have)] = bytes[0];
             self.have += 1;
             bytes = &bytes[1..];
-            if let Some((is_close, length)) = self.parse_header() {
+            if let Some((is_close, _, length)) = parse_header(&self.header[..usize::from(self.have)]) {
                 self.have = 0;
-                self.close = is_close.then_some(([0; 2], 0));
-                self.remaining = length;
-                if length == 0 {
-                    self.end_frame();
-                }
+                self.start_frame(is_close, length);
             }
         }
     }
 
-    /// The opcode and payload length once the header is complete.
-    fn parse_header(&self) -> Option<(bool, u64)> {
-        let have = usize::from(self.have);
-        if have < 2 {
-            return None;
+    fn start_frame(&mut self, is_close: bool, length: u64) {
+        self.remaining = length;
+        if is_close {
+            self.close = Some(([0; 2], 0));
         }
-        let masked = self.header[1] & 0x80 != 0;
-        let (extended, base) = match self.header[1] & 0x7f {
-            126 => (2, 2),
-            127 => (8, 2),
-            short => (0, u64::from(short)),
-        };
-        let needed = 2 + extended + if masked { 4 } else { 0 };
-        if have < needed {
-            return None;
+        if length == 0 {
+            self.end_frame();
         }
-        let length = match extended {
-            0 => base,
-            n => self.header[2..2 + n]
-                .iter()
-                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
-        };
-        let is_close = self.header[0] & 0x0f == 0x8;
-        Some((is_close, length))
+    }
+
+    /// Skips payload bytes of the current frame; returns what follows it.
+    fn skip_payload<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
+        let take = bytes.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        if let Some((code, have)) = &mut self.close {
+            for &byte in &bytes[..take] {
+                if usize::from(*have) < code.len() {
+                    code[usize::from(*have)] = byte;
+                    *have += 1;
+                }
+            }
+        }
+        self.remaining -= take as u64;
+        if self.remaining == 0 {
+            self.end_frame();
+        }
+        &bytes[take..]
     }
 
     fn end_frame(&mut self) {
@@ -94,6 +96,38 @@ impl CloseSniffer {
             self.last = Some((have == 2).then(|| u16::from_be_bytes(code)));
         }
     }
+}
+
+/// Skips whole unmasked frames with payloads under 126 bytes and no close
+/// among them (most of what a feed sends): two header bytes each.
+fn skip_short_frames(mut bytes: &[u8]) -> &[u8] {
+    while let [first, second, ..] = *bytes {
+        let end = 2 + usize::from(second);
+        if second >= 126 || first & 0x0f == 0x8 || bytes.len() < end {
+            break;
+        }
+        bytes = &bytes[end..];
+    }
+    bytes
+}
+
+/// A frame header at the start of `bytes`: whether it opens a close frame,
+/// the header's length and the payload's; `None` when incomplete.
+fn parse_header(bytes: &[u8]) -> Option<(bool, usize, u64)> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let masked = second & 0x80 != 0;
+    let (extended, short) = match second & 0x7f {
+        126 => (2, 0),
+        127 => (8, 0),
+        short => (0, u64::from(short)),
+    };
+    let header_len = 2 + extended + if masked { 4 } else { 0 };
+    let header = bytes.get(..header_len)?;
+    let length = match extended {
+        0 => short,
+        n => header[2..2 + n].iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+    };
+    Some((first & 0x0f == 0x8, header_len, length))
 }
 
 #[cfg(test)]
@@ -136,6 +170,60 @@ mod tests {
         let mut sniffer = CloseSniffer::default();
         sniffer.feed(&close_frame(Some(999), ""));
         assert_eq!(sniffer.last_close(), Some(Some(999)));
+    }
+
+    /// A server frame, unmasked, with the shortest length encoding.
+    fn frame(opcode: u8, payload: &[u8]) -> std::vec::Vec<u8> {
+        let mut frame = std::vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(n as u8),
+            n if n <= 0xffff => {
+                frame.push(126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    #[test]
+    fn random_frame_sequences_in_random_splits_find_the_last_close() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..100 {
+            let (mut stream, mut expected) = (std::vec::Vec::new(), None);
+            for _ in 0..rng.usize(1..40) {
+                let size = match rng.u8(0..4) {
+                    0 => 0,
+                    1 => rng.usize(1..126),
+                    2 => rng.usize(126..2000),
+                    _ => rng.usize(65_536..70_000),
+                };
+                if rng.u8(0..8) == 0 {
+                    let code = rng.u16(..);
+                    let payload = match rng.bool() {
+                        true => code.to_be_bytes().to_vec(),
+                        false => std::vec::Vec::new(),
+                    };
+                    expected = Some((payload.len() == 2).then_some(code));
+                    stream.extend(frame(0x8, &payload));
+                } else {
+                    let payload: std::vec::Vec<u8> = (0..size).map(|_| rng.u8(..)).collect();
+                    stream.extend(frame([0x1, 0x2, 0x9, 0xa][rng.usize(..4)], &payload));
+                }
+            }
+            let mut sniffer = CloseSniffer::default();
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                let take = rng.usize(1..=rest.len().min(3000));
+                sniffer.feed(&rest[..take]);
+                rest = &rest[take..];
+            }
+            assert_eq!(sniffer.last_close(), expected);
+        }
     }
 
     #[test]

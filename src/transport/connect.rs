@@ -268,7 +268,13 @@ impl Connecting {
                             false,
                         ),
                         Some(upgraded) => {
-                            let rest = answer.split_off(upgraded.head_len);
+                            // The capacity becomes tungstenite's buffer's "original
+                            // capacity": what it allocates when received messages
+                            // still share the buffer. From an empty Vec it is zero,
+                            // and every read is then as short as one frame.
+                            let tail = &answer[upgraded.head_len..];
+                            let mut rest = Vec::with_capacity(self.dialer.limits.read_buffer_size.max(tail.len()));
+                            rest.extend_from_slice(tail);
                             stream.follow_frames(&rest);
                             let config = Some(self.dialer.limits.websocket_config());
                             let ws = WebSocket::from_partially_read(stream, rest, Role::Client, config);

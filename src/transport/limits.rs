@@ -17,7 +17,10 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Largest inbound frame payload (default 4 MiB).
     pub max_frame_size: usize,
-    /// Bytes read from the socket at a time (default 16 KiB).
+    /// Bytes read from the socket at a time (default 128 KiB, tungstenite's
+    /// own: a smaller buffer means more reads per megabyte, 10–15 % less
+    /// throughput at 1 KiB messages; the buffer is touched whole at the
+    /// first large read, so it counts in each link's memory).
     pub read_buffer_size: usize,
     /// Outbound bytes gathered before the link stops taking queued
     /// messages: one write to the socket carries up to this much (default
@@ -33,7 +36,7 @@ impl Default for Limits {
         Limits {
             max_message_size: 16 << 20,
             max_frame_size: 4 << 20,
-            read_buffer_size: 16 << 10,
+            read_buffer_size: 128 << 10,
             write_buffer_size: 128 << 10,
             max_queued_bytes: 16 << 20,
         }

@@ -16,6 +16,7 @@ mod close_sniffer;
 pub(crate) mod connect;
 mod error;
 mod eyeballs;
+pub(crate) mod frame;
 mod limits;
 mod proxy;
 mod redact;

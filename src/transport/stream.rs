@@ -16,6 +16,7 @@ use std::vec::Vec;
 use mio::net::TcpStream;
 
 use super::close_sniffer::CloseSniffer;
+use super::frame::{write_data_frame, Masks};
 
 /// Plaintext handed to rustls at a time: one full TLS record.
 #[cfg(feature = "tls")]
@@ -39,6 +40,11 @@ pub(crate) struct Stream {
     received: u64,
     /// Follows the server's frames once the link is open.
     sniffer: Option<CloseSniffer>,
+    /// Keys for the data frames written here.
+    masks: Masks,
+    /// rustls met a bad record after plaintext that was still delivered.
+    #[cfg(feature = "tls")]
+    tls_fault: bool,
 }
 
 impl Stream {
@@ -54,6 +60,9 @@ impl Stream {
             sent: 0,
             received: 0,
             sniffer: None,
+            masks: Masks::new(),
+            #[cfg(feature = "tls")]
+            tls_fault: false,
         }
     }
 
@@ -110,6 +119,17 @@ impl Stream {
     /// Bytes read from the socket so far (wrapping).
     pub(crate) fn received(&self) -> u64 {
         self.received
+    }
+
+    /// Queues a text (`text`) or binary message as one masked frame;
+    /// returns the stream position after its last byte (see
+    /// [`Stream::sent`]). Whole frames only, so tungstenite's control frames
+    /// queue between them.
+    pub(crate) fn write_data(&mut self, text: bool, payload: &[u8]) -> u64 {
+        let before = self.out.len();
+        write_data_frame(&mut self.out, &mut self.masks, text, payload);
+        self.queued += (self.out.len() - before) as u64;
+        self.queued
     }
 
     /// Total bytes ever queued; a message queued between two readings of
@@ -202,12 +222,26 @@ impl Stream {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     other => return other,
                 }
+                if self.tls_fault {
+                    // rustls repeats the fault it met.
+                    tls.process_new_packets().map_err(io::Error::other)?;
+                }
                 match tls.read_tls(&mut self.tcp) {
                     // rustls remembers the end; the next read reports it.
                     Ok(n) => self.received = self.received.wrapping_add(n as u64),
                     Err(e) => return Err(e),
                 }
-                tls.process_new_packets().map_err(io::Error::other)?;
+                if let Err(e) = tls.process_new_packets() {
+                    // What arrived intact before a bad record is delivered
+                    // first; the next read reports the fault.
+                    return match tls.reader().read(buf) {
+                        Ok(n) if n > 0 => {
+                            self.tls_fault = true;
+                            Ok(n)
+                        }
+                        _ => Err(io::Error::other(e)),
+                    };
+                }
             }
         }
         let n = self.tcp.read(buf)?;

@@ -300,3 +300,42 @@ fn acknowledged_plus_handed_back_is_accepted_across_forced_drops_and_nothing_goe
         .count();
     assert_eq!(drops, 1);
 }
+
+#[test]
+fn a_written_message_waiting_for_its_acknowledgement_is_sent_again_even_past_its_time_to_live() {
+    // The first link reads msg:1, never acknowledges it and goes away after
+    // its time-to-live; the second acknowledges.
+    let server = Server::start(|conn| {
+        let first_link = conn.conn == 0;
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        while let Some(text) = raw.next_message(Instant::now() + PATIENCE) {
+            if first_link {
+                std::thread::sleep(ms(600));
+                raw.close_with(1001);
+                return;
+            }
+            raw.send_text(&text.replace("msg:", "ack:"));
+        }
+    });
+    let client = quick(&server.url())
+        .acknowledge(4, id_of("msg:"), id_of("ack:"))
+        .connect()
+        .expect("a valid configuration");
+    let receipt = client
+        .send_with(
+            "msg:1",
+            SendOptions {
+                ttl: Some(ms(300)),
+                ..SendOptions::default()
+            },
+        )
+        .expect("queued");
+    assert_eq!(
+        receipt.wait(PATIENCE),
+        Some(Fate::Acknowledged { link: 2 }),
+        "a message already written is not \"never sent\""
+    );
+    assert!(client.close().is_empty());
+    let links: Vec<usize> = server.journal().messages().iter().map(|(c, _)| *c).collect();
+    assert_eq!(links, [0, 1]);
+}

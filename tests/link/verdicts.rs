@@ -4,7 +4,7 @@
 //! retried like a reset.
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wstether::client::{EventKind, Incoming};
 use wstether::transport::TlsConfig;
@@ -115,6 +115,60 @@ fn a_client_certificate_is_shown_and_its_absence_is_named() {
     assert!(
         detail.contains("CertificateRequired") || detail.contains("certificate"),
         "{detail}"
+    );
+}
+
+#[test]
+fn what_arrived_intact_before_a_bad_tls_record_is_delivered_before_the_fault() {
+    let ca = TestCa::new("wstether TLS CA");
+    let config = ca.local_server_config();
+    let (sent, both_sent) = std::sync::mpsc::channel();
+    let server = Server::start(move |conn| {
+        let Some(conn) = conn.tls(config.clone()) else { return };
+        let raw_tcp = conn.stream.try_clone().expect("a second handle on the socket");
+        let Some(mut peer) = conn.upgrade() else { return };
+        let _ = peer.next(PATIENCE);
+        // A good record and a bad one, back to back, while the client waits:
+        // its next read takes both.
+        peer.send("intact");
+        let mut garbage = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+        garbage.extend([0xAB; 0x40]);
+        let _ = (&raw_tcp).write_all(&garbage);
+        let _ = sent.send(());
+        peer.hold_silent();
+    });
+    let file = ca.pem_file();
+    let mut session = quick(&server.wss_url())
+        .tls(TlsConfig::CaFile(file.0.clone()))
+        .session()
+        .expect("a valid configuration");
+    let mut seen = Vec::new();
+    poll_until(&mut session, PATIENCE, &mut seen, |e| {
+        supervisor(e, |ev| matches!(ev, Event::Connected { .. }))
+    })
+    .expect("connects");
+    session.send("go").expect("queued");
+    // This turn writes "go"; nothing can have arrived yet.
+    while let Some(item) = session.poll(Some(Duration::ZERO)) {
+        seen.push(item);
+    }
+    both_sent.recv_timeout(PATIENCE).expect("the server wrote both records");
+    std::thread::sleep(Duration::from_millis(50));
+    let lost = poll_until(&mut session, PATIENCE, &mut seen, |e| {
+        supervisor(e, |ev| matches!(ev, Event::Disconnected { .. }))
+    })
+    .expect("the link ends");
+    assert!(
+        supervisor(
+            &lost,
+            |ev| matches!(ev, Event::Disconnected { failure } if failure.cause == Cause::Tls)
+        ),
+        "{lost:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|i| matches!(i, Incoming::Message(m) if m.to_text().ok() == Some("intact"))),
+        "the message before the bad record was lost"
     );
 }
 

@@ -205,6 +205,7 @@ impl Session {
             readable: true,
             writable: true,
             opened_at: std::time::Instant::now(),
+            pass: None,
         }));
         // Reported before the supervisor's `Connected`, which follows.
         self.report(

@@ -11,11 +11,11 @@
 mod attempt;
 mod close;
 mod read;
+mod ready;
 mod report;
 mod write;
 
 use core::time::Duration;
-use std::collections::VecDeque;
 use std::string::String;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
@@ -40,6 +40,8 @@ use crate::transport::stream::Stream;
 use crate::{AttemptId, Instant, Outcome, Snapshot, State, Stats, Supervisor};
 
 use close::Closing;
+use read::Read;
+use ready::Ready;
 use write::Writer;
 
 /// Wakes the poller from other threads: sends, requests, resolver answers.
@@ -69,6 +71,8 @@ struct Open {
     readable: bool,
     writable: bool,
     opened_at: StdInstant,
+    /// The read pass in progress, if any.
+    pass: Option<read::ReadPass>,
 }
 
 /// A kept-alive WebSocket that the caller drives: call [`Session::poll`] in
@@ -108,7 +112,7 @@ pub struct Session {
     link: Link,
     writer: Writer,
     /// Messages and events for the caller, in order.
-    ready: VecDeque<Incoming>,
+    ready: Ready,
     /// The caller paused reading.
     reading_paused: bool,
     closing: Closing,
@@ -129,6 +133,10 @@ pub struct Session {
     /// The next attempt's request, made early to retry a refusal with fresh
     /// credentials.
     prepared: Option<attempt::Prepared>,
+    /// Run by an I/O thread for a [`super::Client`]: turns read whole passes
+    /// into the ready queue, and what is read takes room in the budget until
+    /// the client's caller takes it.
+    hosted: bool,
 }
 
 impl Session {
@@ -139,6 +147,7 @@ impl Session {
         make_shared: impl FnOnce(Waker) -> Shared,
         sequence: Option<SequenceCheck>,
         acks: Option<Arc<AckSpec>>,
+        hosted: bool,
     ) -> std::io::Result<Session> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
@@ -153,7 +162,7 @@ impl Session {
             hooks,
             link: Link::None,
             writer: Writer::default(),
-            ready: VecDeque::new(),
+            ready: Ready::default(),
             reading_paused: false,
             closing: Closing::default(),
             undelivered: Vec::new(),
@@ -166,10 +175,11 @@ impl Session {
             published: None,
             pending_acks: Vec::new(),
             prepared: None,
+            hosted,
         };
         let now = session.now();
         session.sup.start(now);
-        session.work();
+        session.work(false);
         Ok(session)
     }
 
@@ -313,7 +323,7 @@ impl Session {
             let give_up = StdInstant::now() + self.close_bound() + Duration::from_millis(100);
             while !self.closing.is_done() && StdInstant::now() < give_up {
                 let left = give_up.saturating_duration_since(StdInstant::now());
-                self.turn(Some(left.min(Duration::from_millis(50))));
+                self.turn(Some(left.min(Duration::from_millis(50))), false);
             }
             if !self.closing.is_done() {
                 self.finish();
@@ -325,41 +335,70 @@ impl Session {
     /// Does what is due and returns the next message or event, waiting at
     /// most `timeout` (`None`: until something arrives). `Some(ZERO)` never
     /// waits. Returns `None` on timeout and once finished.
+    #[inline]
     pub fn poll(&mut self, timeout: Option<Duration>) -> Option<Incoming> {
-        self.next(timeout, true)
+        // The path of every received message: from the ready queue, or
+        // straight from the read pass in progress.
+        if let Some(item) = self.ready.pop() {
+            return Some(item);
+        }
+        match self.read_next() {
+            Read::Message(message) => Some(Incoming::Message(message)),
+            read => self.next(read, timeout),
+        }
     }
 
     /// [`Session::poll`] with a zero timeout for the I/O thread, which hands
     /// messages to the client's queue: their room in the budget stays taken
     /// until the caller reads them there.
     pub(crate) fn poll_hosted(&mut self) -> Option<Incoming> {
-        self.next(Some(Duration::ZERO), false)
-    }
-
-    fn next(&mut self, timeout: Option<Duration>, release: bool) -> Option<Incoming> {
-        if let Some(item) = self.take_ready(release) {
+        if let Some(item) = self.ready.pop() {
             return Some(item);
         }
-        let until = timeout.map(|t| StdInstant::now() + t);
-        // One pass without waiting first: a caller polling with a zero
-        // timeout must see what became ready.
-        self.turn(Some(Duration::ZERO));
+        self.next(Read::Idle, Some(Duration::ZERO))
+    }
+
+    /// The next item after `read`, the pass's last read: from the ready
+    /// queue, else from the read pass in progress, else after a turn (one
+    /// without waiting first, so that a caller polling with a zero timeout
+    /// sees what became ready).
+    fn next(&mut self, mut read: Read, timeout: Option<Duration>) -> Option<Incoming> {
+        let mut until = None;
         loop {
-            if let Some(item) = self.take_ready(release) {
+            match read {
+                Read::Message(message) => return Some(Incoming::Message(message)),
+                Read::Queued => {}
+                Read::Ended => {
+                    let now = self.now();
+                    self.after_read(now);
+                }
+                Read::Idle => match until {
+                    None => {
+                        // The clock is read only when it comes to waiting,
+                        // not on the path of every message.
+                        until = Some(timeout.map(|t| StdInstant::now() + t));
+                        self.turn(Some(Duration::ZERO), !self.hosted);
+                    }
+                    Some(until) => {
+                        if self.closing.is_done() {
+                            return None;
+                        }
+                        let left = until.map(|u| u.saturating_duration_since(StdInstant::now()));
+                        if left == Some(Duration::ZERO) {
+                            return None;
+                        }
+                        let wait = match (left, self.timeout()) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                        self.turn(wait, !self.hosted);
+                    }
+                },
+            }
+            if let Some(item) = self.ready.pop() {
                 return Some(item);
             }
-            if self.closing.is_done() {
-                return None;
-            }
-            let left = until.map(|u| u.saturating_duration_since(StdInstant::now()));
-            if left == Some(Duration::ZERO) {
-                return None;
-            }
-            let wait = match (left, self.timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.turn(wait);
+            read = self.read_next();
         }
     }
 
@@ -388,16 +427,6 @@ impl Session {
         .map(|at| at.saturating_duration_since(now))
     }
 
-    /// The next item already produced; a message's room in the budget is
-    /// released when it is the caller who takes it.
-    fn take_ready(&mut self, release: bool) -> Option<Incoming> {
-        let item = self.ready.pop_front()?;
-        if let (true, Incoming::Message(message)) = (release, &item) {
-            self.shared.budget.release(message.len());
-        }
-        Some(item)
-    }
-
     fn now(&self) -> Instant {
         self.shared.now()
     }
@@ -422,8 +451,10 @@ impl Session {
         may_read || may_write
     }
 
-    /// One turn: wait for readiness at most `wait`, then do what is due.
-    pub(crate) fn turn(&mut self, wait: Option<Duration>) {
+    /// One turn: wait for readiness at most `wait`, then do what is due;
+    /// with `pull`, reading is left to the caller's polls (see
+    /// [`Session::work`]).
+    fn turn(&mut self, wait: Option<Duration>, pull: bool) {
         self.shared.awake();
         let wait = if self.has_work_now() {
             Some(Duration::ZERO)
@@ -441,11 +472,14 @@ impl Session {
                 }
             }
         }
-        self.work();
+        self.work(pull);
     }
 
-    /// Does everything that is due now.
-    fn work(&mut self) {
+    /// Does everything that is due now. With `pull`, an open link's read
+    /// pass is only opened: the caller's polls take its messages one by one
+    /// straight from the link (no queue between), and the rest of the turn
+    /// runs when the pass ends.
+    fn work(&mut self, pull: bool) {
         if self.closing.is_done() {
             return;
         }
@@ -456,7 +490,16 @@ impl Session {
         self.drain(now);
         self.advance_attempt(now);
         self.write(now);
-        self.read(now);
+        self.open_read_pass();
+        if pull && self.read_pass_open() {
+            return;
+        }
+        self.read();
+        self.after_read(now);
+    }
+
+    /// The rest of a turn, after reading.
+    fn after_read(&mut self, now: Instant) {
         self.advance_close(now);
         self.expire(now);
         self.drain(now);

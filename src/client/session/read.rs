@@ -9,74 +9,154 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
 
 use super::{Link, Session};
-use crate::client::event::Incoming;
 use crate::transport::TransportError;
 use crate::{Inbound, Instant};
 
-/// Frames read in one turn before writing gets its turn.
+/// Frames read in one pass before writing gets its turn.
 const READ_FRAMES: usize = 256;
-/// Bytes of messages read in one turn before writing gets its turn.
+/// Bytes of messages read in one pass before writing gets its turn.
 const READ_BYTES: usize = 1 << 20;
 
+/// A read pass in progress on the open link: what it has read so far.
+#[derive(Debug)]
+pub(super) struct ReadPass {
+    frames: usize,
+    bytes: usize,
+    data: bool,
+    control: bool,
+    /// The socket's byte count when the pass began.
+    received_before: u64,
+}
+
+/// What the next read of a pass brought.
+pub(super) enum Read {
+    /// A message for the caller, nothing queued before it.
+    Message(Message),
+    /// Something went to the ready queue (an event, or a message behind one).
+    Queued,
+    /// The pass ended and its bookkeeping is done.
+    Ended,
+    /// No pass was open.
+    Idle,
+}
+
 impl Session {
-    /// Reads what the socket has, within the batch and the caller's room.
-    pub(super) fn read(&mut self, now: Instant) {
-        let Link::Open(open) = &mut self.link else {
-            return;
-        };
-        let received_before = open.ws.get_ref().received();
-        let (mut frames, mut bytes) = (0, 0);
-        let (mut data, mut control) = (false, false);
-        while open.readable && frames < READ_FRAMES && bytes < READ_BYTES {
-            if self.reading_paused {
-                break;
+    /// Opens a read pass on the open link unless one is open.
+    pub(super) fn open_read_pass(&mut self) {
+        if let Link::Open(open) = &mut self.link {
+            if open.pass.is_none() {
+                open.pass = Some(ReadPass {
+                    frames: 0,
+                    bytes: 0,
+                    data: false,
+                    control: false,
+                    received_before: open.ws.get_ref().received(),
+                });
             }
-            if !self.shared.budget.has_room() && !self.shared.budget.starve() {
+        }
+    }
+
+    /// Whether a read pass is open.
+    pub(super) fn read_pass_open(&self) -> bool {
+        matches!(&self.link, Link::Open(open) if open.pass.is_some())
+    }
+
+    /// Reads a whole pass into the ready queue.
+    pub(super) fn read(&mut self) {
+        self.open_read_pass();
+        loop {
+            match self.read_next() {
+                Read::Message(message) => self.ready.push_message(message),
+                Read::Queued => {}
+                Read::Ended | Read::Idle => return,
+            }
+        }
+    }
+
+    /// Continues the open pass up to the next message: bounded in frames and
+    /// bytes so that a flood of any kind (pings included) gives writing its
+    /// turn; only while the caller has room (hosted: messages go to an
+    /// I/O thread's client and take room in the budget until its caller
+    /// takes them), so a slow caller makes TCP push back on the server.
+    #[inline(always)]
+    pub(super) fn read_next(&mut self) -> Read {
+        let Link::Open(open) = &mut self.link else {
+            return Read::Idle;
+        };
+        let Some(pass) = &mut open.pass else {
+            return Read::Idle;
+        };
+        while open.readable && pass.frames < READ_FRAMES && pass.bytes < READ_BYTES && !self.reading_paused {
+            if self.hosted && !self.shared.budget.has_room() && !self.shared.budget.starve() {
                 break;
             }
             match open.ws.read() {
                 Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
-                    frames += 1;
-                    bytes += message.len();
-                    data = true;
-                    let link = open.number;
+                    pass.frames += 1;
+                    pass.bytes += message.len();
+                    pass.data = true;
+                    if self.hosted {
+                        // Counted at once: the client's caller may take it
+                        // (and free its room) before this pass ends.
+                        self.shared.budget.add(message.len());
+                    }
                     if let Some(id) = self.acks.as_ref().and_then(|acks| acks.acknowledged_id(&message)) {
-                        self.pending_acks.push((id, link));
+                        self.pending_acks.push((id, open.number));
                     }
                     if let Some(kind) = self.sequence.as_mut().and_then(|check| check.check(&message)) {
                         // The event goes first: it explains the message after it.
-                        self.ready.push_back(Incoming::Event(self.shared.event(kind, None)));
+                        self.ready.push_event(self.shared.event(kind, None));
+                        self.ready.push_message(message);
+                        return Read::Queued;
                     }
-                    self.shared.budget.add(message.len());
-                    self.ready.push_back(Incoming::Message(message));
+                    return Read::Message(message);
                 }
                 Ok(Message::Close(frame)) => {
-                    return self.close_received(now, frame);
+                    let now = self.now();
+                    self.close_received(now, frame);
+                    return Read::Ended;
                 }
                 Ok(_) => {
                     // A ping (tungstenite queued the pong), a pong, a raw frame.
-                    frames += 1;
-                    control = true;
+                    pass.frames += 1;
+                    pass.control = true;
                 }
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     open.readable = false;
                 }
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.read_failed(now, e),
+                Err(e) => {
+                    let now = self.now();
+                    self.read_failed(now, e);
+                    return Read::Ended;
+                }
             }
         }
+        self.end_read_pass();
+        Read::Ended
+    }
+
+    /// Ends the pass: what it read tells the supervisor the link lives,
+    /// acknowledgements apply, and the pongs tungstenite queued go out.
+    fn end_read_pass(&mut self) {
+        let now = self.now();
+        let Link::Open(open) = &mut self.link else {
+            return;
+        };
+        let Some(pass) = open.pass.take() else {
+            return;
+        };
         let unread = open.readable;
-        let received = open.ws.get_ref().received() != received_before;
+        let received = open.ws.get_ref().received() != pass.received_before;
         // Data that waits because the caller is slow is still data: neither
         // the pong nor the idle deadline may blame the server for it.
-        if data || ((self.reading_paused || !self.shared.budget.has_room()) && unread) {
+        if pass.data || ((self.reading_paused || !self.shared.budget.has_room()) && unread) {
             self.sup.handle_inbound(now, Inbound::Data);
-        } else if control || received {
+        } else if pass.control || received {
             // Part of a large message arriving slowly proves the link alive.
             self.sup.handle_inbound(now, Inbound::Control);
         }
         self.apply_acknowledgements();
-        // Pongs tungstenite queued go out now.
         self.send_out(now);
     }
 

@@ -8,7 +8,7 @@ use log::{debug, error, info, warn};
 use tungstenite::Message;
 
 use super::{Link, Session};
-use crate::client::event::{EventKind, Incoming};
+use crate::client::event::EventKind;
 use crate::{Action, Event, Instant, Output};
 
 /// An attempt limit for logs: `3` or `∞`.
@@ -86,7 +86,7 @@ impl Session {
     /// Hands an event to the caller, in order with the messages.
     pub(super) fn report(&mut self, kind: EventKind, detail: Option<String>) {
         let event = self.shared.event(kind, detail);
-        self.ready.push_back(Incoming::Event(event));
+        self.ready.push_event(event);
     }
 
     fn log(&self, event: &Event, detail: Option<&str>) {

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::time::Instant as StdInstant;
 use std::vec::Vec;
 
+use tungstenite::protocol::WebSocket;
 use tungstenite::Message;
 
 use super::{Link, Session};
@@ -19,6 +20,7 @@ use crate::client::delivery::{Fate, Reason, Undelivered};
 use crate::client::event::EventKind;
 use crate::client::outbox::Outgoing;
 use crate::client::shared::Shared;
+use crate::transport::stream::Stream;
 use crate::transport::TransportError;
 use crate::Instant;
 
@@ -49,14 +51,17 @@ pub(super) fn count_and_bytes<'a>(messages: impl IntoIterator<Item = &'a Outgoin
         .fold((0, 0), |(n, bytes), o| (n + 1, bytes + o.message.len()))
 }
 
-/// The bytes of a masked client frame carrying `len` payload bytes.
-fn frame_len(len: usize) -> u64 {
-    let extended = match len {
-        0..=125 => 0,
-        126..=65_535 => 2,
-        _ => 8,
-    };
-    (2 + extended + 4 + len) as u64
+/// Queues `message` on the link — data as the client's own frame, anything
+/// else through tungstenite — and returns the stream position after it.
+fn queue_message(ws: &mut WebSocket<Stream>, message: &Message) -> Result<u64, tungstenite::Error> {
+    match message {
+        Message::Text(text) => Ok(ws.get_mut().write_data(true, text.as_bytes())),
+        Message::Binary(data) => Ok(ws.get_mut().write_data(false, data)),
+        other => {
+            ws.write(other.clone())?;
+            Ok(ws.get_ref().queued())
+        }
+    }
 }
 
 impl Writer {
@@ -138,15 +143,7 @@ impl Session {
         while may_write && written < WRITE_BATCH && open.ws.get_ref().unsent() < limit {
             let w = &mut self.writer;
             if let Some(message) = w.opening.pop_front() {
-                if let Err(e) = open.ws.write(message) {
-                    failed = Some(e);
-                    break;
-                }
-                written += 1;
-                continue;
-            }
-            if let Some(message) = self.shared.outbox.lock().pop_fresh_subscription() {
-                if let Err(e) = open.ws.write(message) {
+                if let Err(e) = queue_message(&mut open.ws, &message) {
                     failed = Some(e);
                     break;
                 }
@@ -154,10 +151,18 @@ impl Session {
                 continue;
             }
             if w.pending.is_empty() {
-                self.shared
-                    .outbox
-                    .lock()
-                    .take_batch(WRITE_BATCH - written, &mut w.pending);
+                // Fresh subscriptions first, then a batch, under one lock.
+                let mut outbox = self.shared.outbox.lock();
+                if let Some(message) = outbox.pop_fresh_subscription() {
+                    drop(outbox);
+                    if let Err(e) = queue_message(&mut open.ws, &message) {
+                        failed = Some(e);
+                        break;
+                    }
+                    written += 1;
+                    continue;
+                }
+                outbox.take_batch(WRITE_BATCH - written, &mut w.pending);
             }
             let Some(outgoing) = w.pending.pop_front() else {
                 break;
@@ -171,12 +176,18 @@ impl Session {
                 w.pending.push_front(outgoing);
                 break;
             }
-            let end = open.ws.get_ref().queued() + frame_len(outgoing.message.len());
-            if let Err(e) = open.ws.write(outgoing.message.clone()) {
-                w.pending.push_front(outgoing);
-                failed = Some(e);
-                break;
-            }
+            let end = match queue_message(&mut open.ws, &outgoing.message) {
+                Ok(end) => end,
+                Err(e) => {
+                    w.pending.push_front(outgoing);
+                    failed = Some(e);
+                    break;
+                }
+            };
+            // Taken by a link, it is no longer "never sent": its
+            // time-to-live no longer applies, on this link or the next.
+            let mut outgoing = outgoing;
+            outgoing.meta.expires = None;
             w.in_flight.push_back((end, outgoing));
             written += 1;
         }
@@ -202,13 +213,13 @@ impl Session {
         if !open.writable && stream.has_output() {
             return;
         }
-        if let Err(e) = stream.send() {
-            return self.lost(now, TransportError::from_io(e, true));
-        }
+        let result = stream.send();
         if stream.has_output() {
             // The socket is full; its next writable edge wakes us.
             open.writable = false;
         }
+        // What reached the kernel before a write failed is settled first:
+        // sending it again would repeat it.
         let sent = stream.sent();
         let link = open.number;
         let (mut confirmed, mut confirmed_bytes) = (0, 0);
@@ -228,6 +239,9 @@ impl Session {
             }
         }
         self.settled(confirmed, confirmed_bytes);
+        if let Err(e) = result {
+            self.lost(now, TransportError::from_io(e, true));
+        }
     }
 
     /// The server acknowledged `id`.

@@ -1,0 +1,158 @@
+//! The data frames the client writes itself: header, masking key and masked
+//! payload, straight into the link's output.
+//!
+//! Tungstenite encodes each frame into a buffer of its own (one more copy of
+//! every byte) and draws each masking key from its random number generator
+//! one at a time; on small messages that is most of the cost of sending.
+//! Control frames (pings, pongs, close) still go through tungstenite.
+//!
+//! RFC 6455 §5.3: every client frame is masked with a fresh key from a strong
+//! source of entropy. The keys come from rand's thread-local generator
+//! (ChaCha, seeded by the operating system) — tungstenite's own source —
+//! drawn 256 at a time.
+
+use std::vec::Vec;
+
+/// Masking keys drawn in bulk.
+pub(crate) struct Masks {
+    keys: [u8; 1024],
+    next: usize,
+}
+
+impl Masks {
+    pub(crate) fn new() -> Masks {
+        Masks {
+            keys: [0; 1024],
+            next: 1024,
+        }
+    }
+
+    /// A fresh key.
+    fn next_key(&mut self) -> [u8; 4] {
+        if self.next + 4 > self.keys.len() {
+            rand::fill(&mut self.keys[..]);
+            self.next = 0;
+        }
+        let mut key = [0; 4];
+        key.copy_from_slice(&self.keys[self.next..self.next + 4]);
+        self.next += 4;
+        key
+    }
+}
+
+impl core::fmt::Debug for Masks {
+    /// Keys are never shown.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Masks")
+    }
+}
+
+/// Appends one final, masked text (`text`) or binary frame carrying `payload`.
+pub(crate) fn write_data_frame(out: &mut Vec<u8>, masks: &mut Masks, text: bool, payload: &[u8]) {
+    let key = masks.next_key();
+    out.reserve(14 + payload.len());
+    out.push(if text { 0x81 } else { 0x82 });
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=65_535 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&key);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start..], key);
+}
+
+/// XORs `buf` with the key repeated, eight bytes at a time.
+fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
+    let [a, b, c, d] = key;
+    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    // The remainder starts at a multiple of eight, so at key byte 0.
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= key[i & 3];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes of a masked client frame carrying `len` payload bytes.
+    fn frame_len(len: usize) -> u64 {
+        let extended = match len {
+            0..=125 => 0,
+            126..=65_535 => 2,
+            _ => 8,
+        };
+        (2 + extended + 4 + len) as u64
+    }
+
+    /// Decodes one client frame: (opcode byte, payload unmasked, frame length).
+    fn decode(frame: &[u8]) -> (u8, Vec<u8>, usize) {
+        assert_eq!(frame[1] & 0x80, 0x80, "client frames are masked");
+        let (len, mut at) = match frame[1] & 0x7f {
+            126 => (usize::from(u16::from_be_bytes([frame[2], frame[3]])), 4),
+            127 => {
+                let mut n = [0; 8];
+                n.copy_from_slice(&frame[2..10]);
+                (usize::try_from(u64::from_be_bytes(n)).unwrap(), 10)
+            }
+            n => (usize::from(n), 2),
+        };
+        let key = [frame[at], frame[at + 1], frame[at + 2], frame[at + 3]];
+        at += 4;
+        let payload = frame[at..at + len]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4])
+            .collect();
+        (frame[0], payload, at + len)
+    }
+
+    #[test]
+    fn frames_of_every_length_class_decode_to_their_payload() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let mut masks = Masks::new();
+        for len in [0, 1, 7, 8, 9, 125, 126, 127, 1000, 65_535, 65_536, 70_001] {
+            let payload: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            let mut out = std::vec![0xEE; 3]; // what was queued before
+            write_data_frame(&mut out, &mut masks, len % 2 == 0, &payload);
+            let (first, decoded, frame) = decode(&out[3..]);
+            assert_eq!(first, if len % 2 == 0 { 0x81 } else { 0x82 });
+            assert_eq!(decoded, payload, "length {len}");
+            assert_eq!(frame as u64, frame_len(len));
+            assert_eq!(out.len(), 3 + frame);
+        }
+    }
+
+    #[test]
+    fn every_frame_gets_a_fresh_key() {
+        let mut masks = Masks::new();
+        let keys: std::collections::HashSet<[u8; 4]> = (0..1000).map(|_| masks.next_key()).collect();
+        // 1000 random 32-bit keys collide with a chance of about 1e-4.
+        assert!(keys.len() >= 998, "{} distinct keys", keys.len());
+    }
+
+    #[test]
+    fn the_mask_matches_byte_by_byte_masking_at_every_length() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..40 {
+            let mut buf: Vec<u8> = (0..len as u8).collect();
+            apply_mask(&mut buf, key);
+            let expected: Vec<u8> = (0..len as u8).enumerate().map(|(i, b)| b ^ key[i % 4]).collect();
+            assert_eq!(buf, expected);
+        }
+    }
+}
