@@ -33,7 +33,10 @@ fn main() {
         let deadline = loop {
             match sup.poll_output() {
                 Output::Action(Action::Connect { id, endpoint, attempt }) => {
-                    println!("{:>8} ms  connect to endpoint {endpoint}, attempt {attempt}", now.as_millis());
+                    println!(
+                        "{:>8} ms  connect to endpoint {endpoint}, attempt {attempt}",
+                        now.as_millis()
+                    );
                     match try_connect(now) {
                         Ok(()) => {
                             link = Some(id);
@@ -51,7 +54,11 @@ fn main() {
                 Output::Event(event) => {
                     stats.record(now, &event);
                     if let Event::ReconnectScheduled { delay, .. } = event {
-                        println!("{:>8} ms  next attempt in {} ms", now.as_millis(), delay.delay().as_millis());
+                        println!(
+                            "{:>8} ms  next attempt in {} ms",
+                            now.as_millis(),
+                            delay.delay().as_millis()
+                        );
                     }
                 }
                 Output::Timeout(deadline) => break deadline.map_or(Instant::MAX, |d| d.at),

@@ -23,8 +23,7 @@ use std::path::PathBuf;
 
 use fastrand::Rng;
 use wstether::{
-    Action, BackoffConfig, Cause, Config, Deadline, Failure, Inbound, Instant, Jitter, Output, State, Supervisor,
-    Timer,
+    Action, BackoffConfig, Cause, Config, Deadline, Failure, Inbound, Instant, Jitter, Output, State, Supervisor, Timer,
 };
 
 /// The link drops an hour into the run, so every supervisor has long been

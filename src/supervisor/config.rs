@@ -177,7 +177,9 @@ impl Policy {
             },
             on_limit: match self.breaker_cool_down_ms {
                 BREAKER_OFF => LimitPolicy::GiveUp,
-                cool_down => LimitPolicy::Breaker { cool_down: ms(cool_down) },
+                cool_down => LimitPolicy::Breaker {
+                    cool_down: ms(cool_down),
+                },
             },
             connect_rate_limit: (self.rate_attempts > 0).then(|| ConnectRateLimit {
                 attempts: self.rate_attempts,

@@ -138,7 +138,10 @@ mod tests {
                 let proportional = d(Jitter::Proportional(300));
                 assert!(proportional >= base && proportional <= base + base * 3 / 10);
                 let symmetric = d(Jitter::Symmetric(200));
-                assert!(symmetric >= base - base / 5 && symmetric <= base + base / 5, "{symmetric} for {base}");
+                assert!(
+                    symmetric >= base - base / 5 && symmetric <= base + base / 5,
+                    "{symmetric} for {base}"
+                );
             }
         }
     }

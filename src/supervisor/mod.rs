@@ -242,7 +242,8 @@ impl Supervisor {
             return;
         }
         self.timers.clear(Timer::ConnectTimeout);
-        self.timers.set(Timer::Stable, now.add_millis(self.policy.backoff.stable_after_ms));
+        self.timers
+            .set(Timer::Stable, now.add_millis(self.policy.backoff.stable_after_ms));
         heartbeat::link_up(&mut self.timers, &self.policy, now);
         self.state = State::Connected;
         self.push_event(Event::Connected {
@@ -392,7 +393,8 @@ impl Supervisor {
         }
         self.attempt = self.attempt.saturating_add(1);
         self.serial = self.serial.wrapping_add(1);
-        self.timers.set(Timer::ConnectTimeout, now.add_millis(self.policy.connect_timeout_ms));
+        self.timers
+            .set(Timer::ConnectTimeout, now.add_millis(self.policy.connect_timeout_ms));
         self.state = State::Connecting;
         let endpoint = self.endpoints.current();
         self.push_event(Event::AttemptStarted {
@@ -452,9 +454,9 @@ impl Supervisor {
             return self.attempts_exhausted(now);
         }
         let floor_ms = match failure.class {
-            FailureClass::RetryLater { retry_after_secs } => Some(
-                retry_after_secs.map_or(policy.retry_later_floor_ms, |secs| u32::from(secs) * 1_000),
-            ),
+            FailureClass::RetryLater { retry_after_secs } => {
+                Some(retry_after_secs.map_or(policy.retry_later_floor_ms, |secs| u32::from(secs) * 1_000))
+            }
             _ => None,
         };
         let delay = self.backoff.next_delay(policy, &mut self.rng, floor_ms);

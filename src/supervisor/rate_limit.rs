@@ -101,7 +101,10 @@ mod tests {
         let mut limit = RateLimit::new();
         assert!(limit.try_acquire(1, 10_000, Instant::from_secs(5)));
         assert!(!limit.try_acquire(1, 10_000, Instant::from_secs(15) - Duration::from_micros(1)));
-        assert_eq!(limit.available_at(1, 10_000, Instant::from_secs(6)), Instant::from_secs(15));
+        assert_eq!(
+            limit.available_at(1, 10_000, Instant::from_secs(6)),
+            Instant::from_secs(15)
+        );
         assert!(limit.try_acquire(1, 10_000, Instant::from_secs(15)));
     }
 

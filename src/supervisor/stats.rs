@@ -242,13 +242,41 @@ impl Snapshot {
             ("attempts_total", "Connection attempts started.", c.attempts),
             ("connects_total", "Attempts that opened a link.", c.connects),
             ("disconnects_total", "Open links that ended.", c.disconnects),
-            ("heartbeat_timeouts_total", "Links dropped for a missing pong.", c.heartbeat_timeouts),
-            ("idle_timeouts_total", "Links dropped for missing data.", c.idle_timeouts),
-            ("limit_reached_total", "Times the attempt limit or budget ran out.", c.limit_reached),
-            ("events_dropped_total", "Events lost before they were drained.", c.events_dropped),
-            ("failures_transient_total", "Failures classified transient.", c.failures_transient),
-            ("failures_retry_later_total", "Failures where the server asked to come back later.", c.failures_retry_later),
-            ("failures_permanent_total", "Failures classified permanent.", c.failures_permanent),
+            (
+                "heartbeat_timeouts_total",
+                "Links dropped for a missing pong.",
+                c.heartbeat_timeouts,
+            ),
+            (
+                "idle_timeouts_total",
+                "Links dropped for missing data.",
+                c.idle_timeouts,
+            ),
+            (
+                "limit_reached_total",
+                "Times the attempt limit or budget ran out.",
+                c.limit_reached,
+            ),
+            (
+                "events_dropped_total",
+                "Events lost before they were drained.",
+                c.events_dropped,
+            ),
+            (
+                "failures_transient_total",
+                "Failures classified transient.",
+                c.failures_transient,
+            ),
+            (
+                "failures_retry_later_total",
+                "Failures where the server asked to come back later.",
+                c.failures_retry_later,
+            ),
+            (
+                "failures_permanent_total",
+                "Failures classified permanent.",
+                c.failures_permanent,
+            ),
         ];
         for (name, help, value) in counters {
             header(out, name, help, "counter")?;
@@ -264,14 +292,30 @@ impl Snapshot {
                 Some(secs) => write!(le, "{secs}")?,
                 None => le.push_str("+Inf").map_err(|_| fmt::Error)?,
             }
-            sample(out, "reconnect_delay_seconds_bucket", labels, Some(("le", &le)), &cumulative)?;
+            sample(
+                out,
+                "reconnect_delay_seconds_bucket",
+                labels,
+                Some(("le", &le)),
+                &cumulative,
+            )?;
         }
-        sample(out, "reconnect_delay_seconds_sum", labels, None, &Millis(c.delay_sum_ms))?;
+        sample(
+            out,
+            "reconnect_delay_seconds_sum",
+            labels,
+            None,
+            &Millis(c.delay_sum_ms),
+        )?;
         sample(out, "reconnect_delay_seconds_count", labels, None, &cumulative)?;
 
         let gauges: [(&str, &str, Duration); 4] = [
             ("uptime_seconds", "Total time connected.", self.total_uptime),
-            ("link_uptime_seconds", "Uptime of the current link.", self.current_uptime),
+            (
+                "link_uptime_seconds",
+                "Uptime of the current link.",
+                self.current_uptime,
+            ),
             ("lifetime_seconds", "Time since start.", self.lifetime),
             ("state_seconds", "Time in the current state.", self.in_state),
         ];
@@ -279,7 +323,12 @@ impl Snapshot {
             header(out, name, help, "gauge")?;
             sample(out, name, labels, None, &Millis(duration_millis(span)))?;
         }
-        header(out, "reliability_ratio", "Share of the lifetime spent connected.", "gauge")?;
+        header(
+            out,
+            "reliability_ratio",
+            "Share of the lifetime spent connected.",
+            "gauge",
+        )?;
         sample(out, "reliability_ratio", labels, None, &Ppm(self.reliability_ppm))?;
         header(out, "state", "1 for the current state.", "gauge")?;
         for state in State::ALL {

@@ -8,8 +8,7 @@ use core::time::Duration;
 use heapless::Deque;
 use wstether::{
     Action, BackoffConfig, Cause, Config, ConnectRateLimit, EndpointConfig, Event, Failure, FailureClass,
-    HeartbeatConfig, Inbound, Instant, Jitter, LimitPolicy, Output, State, Stats, Supervisor,
-    MAX_OUTPUTS_PER_INPUT,
+    HeartbeatConfig, Inbound, Instant, Jitter, LimitPolicy, Output, State, Stats, Supervisor, MAX_OUTPUTS_PER_INPUT,
 };
 
 /// What one run saw, for tests that want more than "no invariant broke".
@@ -180,7 +179,11 @@ pub fn run(data: &[u8]) -> Summary {
                     }
                 }
                 if let Some(deadline) = sup.poll_timeout() {
-                    assert!(deadline.at > now, "deadline {} not after {now} once handled", deadline.at);
+                    assert!(
+                        deadline.at > now,
+                        "deadline {} not after {now} once handled",
+                        deadline.at
+                    );
                 }
             }
             8 => sup.reconnect_now(now),
@@ -248,7 +251,10 @@ impl Checker {
                 while self.recent.front().is_some_and(|t| now - *t >= limit.window) {
                     self.recent.pop_front();
                 }
-                assert!((self.recent.len() as u32) < limit.attempts, "rate limit exceeded at {now}");
+                assert!(
+                    (self.recent.len() as u32) < limit.attempts,
+                    "rate limit exceeded at {now}"
+                );
                 if self.recent.is_full() {
                     self.recent.pop_front();
                 }

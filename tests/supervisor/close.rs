@@ -35,7 +35,11 @@ fn close_is_safe_in_every_state() {
         d.close(Instant::from_secs(1));
         let (actions, events) = d.take();
         let wants_close = matches!(state, State::Connecting | State::Connected);
-        assert_eq!(actions, if wants_close { vec![Action::Close] } else { vec![] }, "{state:?}");
+        assert_eq!(
+            actions,
+            if wants_close { vec![Action::Close] } else { vec![] },
+            "{state:?}"
+        );
         if !state.is_final() {
             assert_eq!(events, vec![Event::Stopped]);
             assert_eq!(d.sup.outcome(), Some(Outcome::Stopped));

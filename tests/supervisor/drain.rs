@@ -29,7 +29,10 @@ fn actions_and_events_come_out_in_the_order_they_arose() {
             Output::Event(Event::Disconnected { failure: dead }),
         ]
     );
-    assert!(matches!(outputs[3], Output::Event(Event::ReconnectScheduled { attempt: 2, .. })));
+    assert!(matches!(
+        outputs[3],
+        Output::Event(Event::ReconnectScheduled { attempt: 2, .. })
+    ));
 }
 
 #[test]

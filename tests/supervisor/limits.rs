@@ -81,7 +81,12 @@ fn rate_limit_is_never_exceeded_over_a_long_random_run() {
     d.start(now);
     let mut attempts: Vec<Instant> = Vec::new();
     for _ in 0..20_000 {
-        let connects = d.take().0.iter().filter(|a| matches!(a, Action::Connect { .. })).count();
+        let connects = d
+            .take()
+            .0
+            .iter()
+            .filter(|a| matches!(a, Action::Connect { .. }))
+            .count();
         attempts.extend(core::iter::repeat_n(now, connects));
         now = now + Duration::from_millis(rng.u64(0..2_000));
         match rng.u8(0..4) {
@@ -91,7 +96,11 @@ fn rate_limit_is_never_exceeded_over_a_long_random_run() {
             _ => d.timeout(now),
         }
     }
-    assert!(attempts.len() > 100, "the run must actually attempt: {}", attempts.len());
+    assert!(
+        attempts.len() > 100,
+        "the run must actually attempt: {}",
+        attempts.len()
+    );
     for (i, start) in attempts.iter().enumerate() {
         let in_window = attempts[i..]
             .iter()

@@ -20,7 +20,10 @@ fn virtual_time_soak_of_random_scripts() {
         connects += outcome.connects_requested;
         runs += 1;
     }
-    assert!(connects > runs, "the soak must exercise reconnects: {connects} in {runs} runs");
+    assert!(
+        connects > runs,
+        "the soak must exercise reconnects: {connects} in {runs} runs"
+    );
 }
 
 #[test]
@@ -41,7 +44,12 @@ fn a_million_link_cycles_with_random_failures_keep_the_counters_consistent() {
     while attempts < 1_000_000 {
         // Exactly one attempt is in progress.
         assert_eq!(d.sup.state(), State::Connecting);
-        let connects_seen = d.take().0.iter().filter(|a| matches!(a, Action::Connect { .. })).count();
+        let connects_seen = d
+            .take()
+            .0
+            .iter()
+            .filter(|a| matches!(a, Action::Connect { .. }))
+            .count();
         assert_eq!(connects_seen, 1, "at {now}");
         attempts += 1;
         if rng.u8(0..10) < 3 {
