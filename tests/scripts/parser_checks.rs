@@ -136,22 +136,101 @@ pub fn close_code(data: &[u8]) {
     }
 }
 
-/// Any string: redaction never panics and keeps no query value.
+/// Any string: redaction never panics, and the output is the input with its
+/// userinfo, every query value, every query item without a value and the
+/// fragment replaced by `***`, control characters escaped, nothing else
+/// changed but an authority that is not `host[:port]`, hidden whole. The
+/// parts are found as `redact_url` documents: the fragment after the first
+/// `#`, the query after the first `?` before it, the authority after
+/// `scheme:/` (any run of `/` and `\`, the scheme holding no `/` or `@`) or
+/// a leading `//`, else at the start; the userinfo up to the last `@` before
+/// the query (none when what follows the scheme is a bare path), the host
+/// and port up to the next `/`.
 #[cfg(feature = "std")]
 pub fn redact_url(data: &[u8]) {
     let Ok(url) = core::str::from_utf8(data) else { return };
     let redacted = wstether::transport::redact_url(url);
-    let before_fragment = url.split('#').next().unwrap_or("");
-    let Some((_, query)) = before_fragment.split_once('?') else {
-        return;
-    };
-    for pair in query.split('&') {
-        if let Some((_, value)) = pair.split_once('=') {
-            if value.len() > 3 && !value.contains(['&', '#', '?', '=', '*']) {
-                assert!(!redacted.contains(&format!("={value}")), "{url:?} -> {redacted:?}");
+    let shown = || format!("{url:?} -> {redacted:?}");
+    assert!(!redacted.contains(char::is_control), "a control character: {}", shown());
+
+    // Escaping adds no `#`, `?`, `&`, `=` or `@`, so the output splits where the input does.
+    let (url_head, url_query, url_fragment) = url_parts(url);
+    let (head, query, fragment) = url_parts(&redacted);
+
+    let expected_fragment = url_fragment.map(|f| if f.is_empty() { "" } else { "***" });
+    assert_eq!(fragment, expected_fragment, "the fragment: {}", shown());
+
+    match (url_query, query) {
+        (None, None) => {}
+        (Some(url_query), Some(query)) => {
+            let mut items = query.split('&');
+            for url_item in url_query.split('&') {
+                let expected = match url_item.split_once('=') {
+                    Some((key, _)) => format!("{}=***", escaped(key)),
+                    None if url_item.is_empty() => String::new(),
+                    None => "***".into(),
+                };
+                assert_eq!(items.next(), Some(expected.as_str()), "a query item: {}", shown());
             }
+            assert_eq!(items.next(), None, "an extra query item: {}", shown());
         }
+        _ => panic!("the query appeared or vanished: {}", shown()),
     }
+
+    let start = match url_head.split_once(':') {
+        Some((scheme, rest))
+            if !scheme.is_empty() && !scheme.contains(['/', '\\', '@']) && rest.starts_with(['/', '\\']) =>
+        {
+            url_head.len() - rest.trim_start_matches(['/', '\\']).len()
+        }
+        _ if url_head.starts_with("//") => url_head.len() - url_head.trim_start_matches(['/', '\\']).len(),
+        _ => 0,
+    };
+    // The userinfo: to the last `@` before the query, unless there is no authority.
+    let rest = &url_head[start..];
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) if !rest.starts_with('/') => ("***@", &rest[at + 1..]),
+        _ => ("", rest),
+    };
+    let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // Not `host[:port]`: hidden whole.
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    let is_host_port = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed
+            .split_once(']')
+            .is_some_and(|(_, after)| after.is_empty() || after.strip_prefix(':').is_some_and(digits)),
+        None => host_port.split_once(':').is_none_or(|(_, port)| digits(port)),
+    };
+    let host_port = if is_host_port { escaped(host_port) } else { "***".into() };
+    let expected_head = format!("{}{userinfo}{host_port}{}", escaped(&url_head[..start]), escaped(path));
+    assert_eq!(head, expected_head, "the userinfo: {}", shown());
+}
+
+/// Head, query and fragment, split at the first `#` and the first `?` before it.
+#[cfg(feature = "std")]
+fn url_parts(url: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, fragment) = match url.split_once('#') {
+        Some((rest, fragment)) => (rest, Some(fragment)),
+        None => (url, None),
+    };
+    match rest.split_once('?') {
+        Some((head, query)) => (head, Some(query), fragment),
+        None => (rest, None, fragment),
+    }
+}
+
+/// `text` with control characters escaped, as logs should show it.
+#[cfg(feature = "std")]
+fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Any bytes as the server's side of an open link, read as the client reads
