@@ -1,9 +1,12 @@
 // Checks on the parsers and classifiers that take untrusted input. Shared by
 // the fuzz targets and the corpus replay test.
 
-use wstether::{CloseAction, CloseCodeTable, Failure, RetryAfter};
+use wstether::{Cause, CloseAction, CloseCodeTable, Failure, FailureClass, RetryAfter};
 
-/// Any header value: parsing never panics, and `delay` never overflows.
+/// Any header value: parsing never panics, and `delay` never overflows. And,
+/// from the first 8 bytes as a number: its decimal form parses to that many
+/// seconds, and that instant (taken below the year 10000), written in each
+/// HTTP-date format a server may send, parses back to itself.
 pub fn retry_after(data: &[u8]) {
     if let Ok(text) = core::str::from_utf8(data) {
         if let Some(parsed) = RetryAfter::parse(text) {
@@ -11,12 +14,77 @@ pub fn retry_after(data: &[u8]) {
             let _ = parsed.delay(u64::MAX);
         }
     }
+    if let Some(bytes) = data.first_chunk::<8>() {
+        let raw = u64::from_le_bytes(*bytes);
+        assert_eq!(RetryAfter::parse(&raw.to_string()), Some(RetryAfter::Seconds(raw)));
+        // 9999-12-31 23:59:59 is the last instant with a four-digit year.
+        let at = raw % 253_402_300_800;
+        let (dates, past_the_end) = http_dates(at);
+        for date in dates {
+            assert_eq!(RetryAfter::parse(&date), Some(RetryAfter::At(at)), "{date}");
+        }
+        assert_eq!(RetryAfter::parse(&past_the_end), None, "{past_the_end}");
+    }
 }
 
-/// Any close code and override table: classification never panics and
-/// overrides always win.
+/// `at` (seconds since the epoch) as IMF-fixdate, asctime and, for the
+/// years a two-digit year names (1970–2069), RFC 850; and an IMF-fixdate of
+/// the day after the last of its month, which is no date. The calendar is
+/// counted day by day, independently of the parser's arithmetic.
+fn http_dates(at: u64) -> (Vec<String>, String) {
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (mut days, secs) = (at / 86_400, at % 86_400);
+    let weekday = DAYS[(days % 7) as usize];
+    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mut year = 1970;
+    while days >= if leap(year) { 366 } else { 365 } {
+        days -= if leap(year) { 366 } else { 365 };
+        year += 1;
+    }
+    let length = |month: usize| match month {
+        1 if leap(year) => 29,
+        1 => 28,
+        3 | 5 | 8 | 10 => 30,
+        _ => 31,
+    };
+    let mut month = 0;
+    while days >= length(month) {
+        days -= length(month);
+        month += 1;
+    }
+    let (day, mon, wd) = (days + 1, MONTHS[month], &weekday[..3]);
+    let time = format!("{:02}:{:02}:{:02}", secs / 3_600, secs / 60 % 60, secs % 60);
+    let mut dates = vec![
+        format!("{wd}, {day:02} {mon} {year} {time} GMT"),
+        format!("{wd} {mon} {day:>2} {time} {year}"),
+    ];
+    if year < 2070 {
+        dates.push(format!("{weekday}, {day:02}-{mon}-{:02} {time} GMT", year % 100));
+    }
+    let past_the_end = format!("{wd}, {:02} {mon} {year} {time} GMT", length(month) + 1);
+    (dates, past_the_end)
+}
+
+/// Any close codes and overrides: classification never panics, the defaults
+/// are the documented table, the table holds exactly the overrides a model of
+/// its 8 slots holds (a full table refuses a new code and stays as it was),
+/// every other code keeps its default action, and a close failure has the
+/// class of its code's action.
 pub fn close_code(data: &[u8]) {
-    let mut table = CloseCodeTable::default();
+    let defaults = CloseCodeTable::default();
+    let mut table = defaults;
+    let mut model: [Option<(u16, CloseAction)>; CloseCodeTable::MAX_OVERRIDES] = [None; CloseCodeTable::MAX_OVERRIDES];
     for triple in data.chunks_exact(3) {
         let code = u16::from_le_bytes([triple[0], triple[1]]);
         let action = match triple[2] % 3 {
@@ -24,30 +92,145 @@ pub fn close_code(data: &[u8]) {
             1 => CloseAction::ReconnectLater,
             _ => CloseAction::Stop,
         };
-        if let Ok(next) = table.with_override(code, action) {
-            table = next;
-            assert_eq!(table.action(code), action);
+        // Before the override: the code has its default, or what the model says.
+        let expected = |model: &[Option<(u16, CloseAction)>]| {
+            model
+                .iter()
+                .flatten()
+                .find(|(c, _)| *c == code)
+                .map_or(defaults.action(code), |(_, a)| *a)
+        };
+        // The documented table (RFC 6455 §7.4, IANA), written out again.
+        let documented = match code {
+            1013 => CloseAction::ReconnectLater,
+            1002 | 1003 | 1007 | 1008 | 1009 | 1010 => CloseAction::Stop,
+            _ => CloseAction::Reconnect,
+        };
+        assert_eq!(defaults.action(code), documented, "default for {code}");
+        assert_eq!(table.action(code), expected(&model), "code {code} before its override");
+        let slot = model
+            .iter()
+            .position(|o| matches!(o, Some((c, _)) if *c == code))
+            .or_else(|| model.iter().position(Option::is_none));
+        match (table.with_override(code, action), slot) {
+            (Ok(next), Some(i)) => {
+                table = next;
+                model[i] = Some((code, action));
+            }
+            (Err(same), None) => assert_eq!(same, table),
+            (result, slot) => panic!("override {code} -> {action:?}: {result:?}, free slot {slot:?}"),
         }
-        let _ = Failure::close(code, &table);
+        for (c, a) in model.iter().flatten() {
+            assert_eq!(table.action(*c), *a, "override of {c}");
+        }
+        let action = table.action(code);
+        assert_eq!(action, expected(&model));
+        let failure = Failure::close(code, &table);
+        assert_eq!(failure.cause, Cause::Close(code));
+        let class = match action {
+            CloseAction::Reconnect => FailureClass::Transient,
+            CloseAction::ReconnectLater => FailureClass::RetryLater { retry_after_secs: None },
+            CloseAction::Stop => FailureClass::Permanent,
+        };
+        assert_eq!(failure.class, class, "close {code}");
     }
 }
 
-/// Any string: redaction never panics and keeps no query value.
+/// Any string: redaction never panics, and the output is the input with its
+/// userinfo, every query value, every query item without a value and the
+/// fragment replaced by `***`, control characters escaped, nothing else
+/// changed but an authority that is not `host[:port]`, hidden whole. The
+/// parts are found as `redact_url` documents: the fragment after the first
+/// `#`, the query after the first `?` before it, the authority after
+/// `scheme:/` (any run of `/` and `\`, the scheme holding no `/` or `@`) or
+/// a leading `//`, else at the start; the userinfo up to the last `@` before
+/// the query (none when what follows the scheme is a bare path), the host
+/// and port up to the next `/`.
 #[cfg(feature = "std")]
 pub fn redact_url(data: &[u8]) {
     let Ok(url) = core::str::from_utf8(data) else { return };
     let redacted = wstether::transport::redact_url(url);
-    let before_fragment = url.split('#').next().unwrap_or("");
-    let Some((_, query)) = before_fragment.split_once('?') else {
-        return;
-    };
-    for pair in query.split('&') {
-        if let Some((_, value)) = pair.split_once('=') {
-            if value.len() > 3 && !value.contains(['&', '#', '?', '=', '*']) {
-                assert!(!redacted.contains(&format!("={value}")), "{url:?} -> {redacted:?}");
+    let shown = || format!("{url:?} -> {redacted:?}");
+    assert!(!redacted.contains(char::is_control), "a control character: {}", shown());
+
+    // Escaping adds no `#`, `?`, `&`, `=` or `@`, so the output splits where the input does.
+    let (url_head, url_query, url_fragment) = url_parts(url);
+    let (head, query, fragment) = url_parts(&redacted);
+
+    let expected_fragment = url_fragment.map(|f| if f.is_empty() { "" } else { "***" });
+    assert_eq!(fragment, expected_fragment, "the fragment: {}", shown());
+
+    match (url_query, query) {
+        (None, None) => {}
+        (Some(url_query), Some(query)) => {
+            let mut items = query.split('&');
+            for url_item in url_query.split('&') {
+                let expected = match url_item.split_once('=') {
+                    Some((key, _)) => format!("{}=***", escaped(key)),
+                    None if url_item.is_empty() => String::new(),
+                    None => "***".into(),
+                };
+                assert_eq!(items.next(), Some(expected.as_str()), "a query item: {}", shown());
             }
+            assert_eq!(items.next(), None, "an extra query item: {}", shown());
         }
+        _ => panic!("the query appeared or vanished: {}", shown()),
     }
+
+    let start = match url_head.split_once(':') {
+        Some((scheme, rest))
+            if !scheme.is_empty() && !scheme.contains(['/', '\\', '@']) && rest.starts_with(['/', '\\']) =>
+        {
+            url_head.len() - rest.trim_start_matches(['/', '\\']).len()
+        }
+        _ if url_head.starts_with("//") => url_head.len() - url_head.trim_start_matches(['/', '\\']).len(),
+        _ => 0,
+    };
+    // The userinfo: to the last `@` before the query, unless there is no authority.
+    let rest = &url_head[start..];
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) if !rest.starts_with('/') => ("***@", &rest[at + 1..]),
+        _ => ("", rest),
+    };
+    let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // Not `host[:port]`: hidden whole.
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    let is_host_port = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed
+            .split_once(']')
+            .is_some_and(|(_, after)| after.is_empty() || after.strip_prefix(':').is_some_and(digits)),
+        None => host_port.split_once(':').is_none_or(|(_, port)| digits(port)),
+    };
+    let host_port = if is_host_port { escaped(host_port) } else { "***".into() };
+    let expected_head = format!("{}{userinfo}{host_port}{}", escaped(&url_head[..start]), escaped(path));
+    assert_eq!(head, expected_head, "the userinfo: {}", shown());
+}
+
+/// Head, query and fragment, split at the first `#` and the first `?` before it.
+#[cfg(feature = "std")]
+fn url_parts(url: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, fragment) = match url.split_once('#') {
+        Some((rest, fragment)) => (rest, Some(fragment)),
+        None => (url, None),
+    };
+    match rest.split_once('?') {
+        Some((head, query)) => (head, Some(query), fragment),
+        None => (rest, None, fragment),
+    }
+}
+
+/// `text` with control characters escaped, as logs should show it.
+#[cfg(feature = "std")]
+fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Any bytes as the server's side of an open link, read as the client reads

@@ -47,6 +47,26 @@ fn config_from(bytes: &mut Bytes<'_>) -> Config {
         4 => Jitter::Proportional(bytes.u16() % 2_000),
         _ => Jitter::Symmetric(bytes.u16() % 1_001),
     };
+    // Flag 128: the default schedule's shape, `Phased` growth with any cap
+    // jitter, and the Retry-After knobs. Read here so that a script without
+    // the flag means what it meant before the flag existed.
+    let mut retry = BackoffConfig::default();
+    let (jitter, cap_jitter) = if flags & 128 != 0 {
+        let phased = Jitter::Phased(bytes.u16() % 1_001);
+        let cap_jitter = match bytes.byte() % 3 {
+            0 => None,
+            1 => Some(jitter),
+            _ => Some(Jitter::Symmetric(50)),
+        };
+        retry.max_retry_after = Duration::from_millis(u64::from(bytes.u16()) * 16);
+        retry.retry_after_spread_permille = bytes.u16();
+        retry.retry_later_floor = Duration::from_millis(u64::from(bytes.u16()) * 16);
+        (phased, cap_jitter)
+    } else if flags & 1 != 0 {
+        (jitter, Some(Jitter::Symmetric(200)))
+    } else {
+        (jitter, None)
+    };
     let initial = Duration::from_millis(u64::from(bytes.u16()));
     Config {
         backoff: BackoffConfig {
@@ -54,11 +74,7 @@ fn config_from(bytes: &mut Bytes<'_>) -> Config {
             multiplier_permille: 1_000u16.saturating_add(bytes.u16()),
             cap: initial + Duration::from_millis(u64::from(bytes.u16()) * 16),
             jitter,
-            cap_jitter: if flags & 1 != 0 {
-                Some(Jitter::Symmetric(200))
-            } else {
-                None
-            },
+            cap_jitter,
             max_attempts: if flags & 2 != 0 {
                 Some(1 + u32::from(bytes.byte() % 16))
             } else {
@@ -70,7 +86,7 @@ fn config_from(bytes: &mut Bytes<'_>) -> Config {
                 None
             },
             stable_after: Duration::from_millis(1 + u64::from(bytes.u16())),
-            ..BackoffConfig::default()
+            ..retry
         },
         heartbeat: HeartbeatConfig {
             ping_interval: if flags & 8 != 0 {
@@ -129,6 +145,9 @@ struct Checker {
     recent: Deque<Instant, 16>,
     summary: Summary,
     finished_at: Option<u64>,
+    /// The earliest time the next `Connect` may come: the end of the delay,
+    /// throttle or cool-down announced last, until `BackoffSkipped`.
+    not_before: Option<Instant>,
 }
 
 /// Runs the script in `data`; panics when an invariant breaks.
@@ -146,6 +165,7 @@ pub fn run(data: &[u8]) -> Summary {
         recent: Deque::new(),
         summary: Summary::default(),
         finished_at: None,
+        not_before: None,
     };
     sup.start(now);
     checker.drain(&mut sup, now);
@@ -242,6 +262,9 @@ impl Checker {
         );
         if let Action::Connect { attempt, endpoint, .. } = action {
             self.summary.connects_requested += 1;
+            if let Some(due) = self.not_before.take() {
+                assert!(now >= due, "connect at {now}, before {due}");
+            }
             // Breaker probes go past the limit by design.
             if let (Some(max), LimitPolicy::GiveUp) = (self.config.backoff.max_attempts, self.config.on_limit) {
                 assert!(attempt <= max, "attempt {attempt} over the limit {max}");
@@ -273,10 +296,39 @@ impl Checker {
             }
             Event::Rejected { failure } => assert_eq!(failure.class, FailureClass::Permanent),
             Event::OutputsDropped { .. } => panic!("a draining driver lost events"),
+            Event::ReconnectScheduled { delay, .. } => {
+                let backoff = &self.config.backoff;
+                assert!(delay.base() <= backoff.cap, "base {:?} over the cap", delay.base());
+                let bound = max_delay(backoff);
+                assert!(delay.delay() <= bound, "{delay:?} over {bound:?}");
+                self.not_before = Some(now + delay.delay());
+            }
+            Event::Throttled { wait_ms } => self.not_before = Some(now + Duration::from_millis(u64::from(*wait_ms))),
+            Event::BreakerOpened { cool_down_ms } => {
+                self.not_before = Some(now + Duration::from_millis(u64::from(*cool_down_ms)));
+            }
+            Event::BackoffSkipped => self.not_before = None,
             _ => {}
         }
         if let Some(end) = event.outcome() {
             assert_eq!(sup.outcome(), Some(end));
         }
     }
+}
+
+/// The longest delay the schedule may draw: the cap with the widest jitter
+/// that applies (growth or cap jitter), or a Retry-After clamped to
+/// `max_retry_after` and spread.
+fn max_delay(backoff: &BackoffConfig) -> Duration {
+    let cap = backoff.cap.as_millis() as u64;
+    let widest = |jitter: Jitter| match jitter {
+        Jitter::None | Jitter::Full | Jitter::Equal | Jitter::Phased(_) => cap,
+        Jitter::Decorrelated => cap.max(backoff.initial.as_millis() as u64),
+        Jitter::Proportional(p) => cap + cap * u64::from(p) / 1_000,
+        Jitter::Symmetric(p) => cap + cap * u64::from(p.min(1_000)) / 1_000,
+    };
+    let drawn = widest(backoff.jitter).max(widest(backoff.cap_jitter.unwrap_or(backoff.jitter)));
+    let retry_after = backoff.max_retry_after.as_millis() as u64;
+    let floored = retry_after + retry_after * u64::from(backoff.retry_after_spread_permille) / 1_000;
+    Duration::from_millis(drawn.max(floored))
 }

@@ -33,6 +33,9 @@ fn the_cap_holds_for_every_jitter_kind() {
         (Jitter::Decorrelated, 3_000),
         (Jitter::Symmetric(500), 4_500),
         (Jitter::Proportional(300), 3_900),
+        // The default schedule's jitter, which the fuzz script did not reach
+        // before it had a flag for it.
+        (Jitter::Phased(633), 3_000),
     ] {
         let mut config = plain_config();
         config.backoff.jitter = jitter;
