@@ -33,31 +33,35 @@ impl InboundBudget {
 
     /// Whether another message may be read.
     pub(crate) fn has_room(&self) -> bool {
-        self.messages.load(Ordering::Acquire) < self.max_messages && self.bytes.load(Ordering::Acquire) < self.max_bytes
+        self.messages.load(Ordering::SeqCst) < self.max_messages && self.bytes.load(Ordering::SeqCst) < self.max_bytes
     }
 
     /// A message of `bytes` was read and waits for the client's caller.
     pub(crate) fn add(&self, bytes: usize) {
-        self.messages.fetch_add(1, Ordering::AcqRel);
-        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.messages.fetch_add(1, Ordering::SeqCst);
+        self.bytes.fetch_add(bytes, Ordering::SeqCst);
     }
 
     /// The caller took a message of `bytes`; `true` when the link was
     /// starved and must be woken.
     pub(crate) fn release(&self, bytes: usize) -> bool {
-        self.messages.fetch_sub(1, Ordering::AcqRel);
-        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.messages.fetch_sub(1, Ordering::SeqCst);
+        self.bytes.fetch_sub(bytes, Ordering::SeqCst);
         // A plain load first: the common case writes nothing the link's
         // thread would have to fetch back.
-        self.starved.load(Ordering::Acquire) && self.starved.swap(false, Ordering::AcqRel)
+        self.starved.load(Ordering::SeqCst) && self.starved.swap(false, Ordering::SeqCst)
     }
 
     /// The link stops reading; returns whether there is room after all (a
     /// release raced with the decision), in which case it reads on.
+    ///
+    /// Sequentially consistent throughout: the link sets the flag then
+    /// reads the counts, a release changes the counts then reads the flag,
+    /// and each must see the other's write (weaker orders let both miss).
     pub(crate) fn starve(&self) -> bool {
-        self.starved.store(true, Ordering::Release);
+        self.starved.store(true, Ordering::SeqCst);
         if self.has_room() {
-            self.starved.store(false, Ordering::Release);
+            self.starved.store(false, Ordering::SeqCst);
             return true;
         }
         false

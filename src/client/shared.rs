@@ -116,14 +116,17 @@ impl Shared {
     /// Wakes the session for new work, once per sleep rather than once per
     /// message.
     pub(crate) fn wake(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+        if !self.wake_pending.swap(true, Ordering::SeqCst) {
             let _ = self.waker.wake();
         }
     }
 
     /// The session is about to look for work: later requests must wake it.
+    /// A full fence (a swap, not a store): the flag is clear before the
+    /// session reads the queue, or a send could find it still set and skip
+    /// the wake-up.
     pub(crate) fn awake(&self) {
-        self.wake_pending.store(false, Ordering::Release);
+        self.wake_pending.swap(false, Ordering::SeqCst);
     }
 
     /// Queues `message` for the session, with what travels with it.

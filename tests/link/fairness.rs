@@ -161,3 +161,31 @@ fn what_the_link_took_counts_against_the_outgoing_bound() {
     assert!(client.queued() <= 64);
     drop(client);
 }
+
+#[test]
+fn a_sender_waiting_for_room_is_woken_at_once_not_by_the_next_heartbeat() {
+    // A small queue makes the sender wait for room thousands of times; each
+    // wait ends only when the I/O thread takes messages, which a send must
+    // wake it for — or the send would wait for the next timer (a minute here).
+    let server = Server::start(crate::support::record);
+    let client = quick(&server.url())
+        .queue_capacity(4)
+        .heartbeat(HeartbeatConfig {
+            ping_interval: Some(Duration::from_secs(60)),
+            pong_timeout: Duration::from_secs(60),
+            idle_timeout: None,
+        })
+        .connect()
+        .expect("a valid configuration");
+    let mut worst = Duration::ZERO;
+    for i in 0..100_000 {
+        let sent = Instant::now();
+        client
+            .send_timeout(format!("m{i}"), PATIENCE)
+            .unwrap_or_else(|e| panic!("send {i} waited {:?}: {e:?}", sent.elapsed()));
+        worst = worst.max(sent.elapsed());
+    }
+    println!("100 000 sends through a queue of 4: the longest waited {worst:?}");
+    assert!(worst < Duration::from_secs(2), "a send waited {worst:?}");
+    assert!(client.close().is_empty());
+}

@@ -455,7 +455,6 @@ impl Session {
     /// with `pull`, reading is left to the caller's polls (see
     /// [`Session::work`]).
     fn turn(&mut self, wait: Option<Duration>, pull: bool) {
-        self.shared.awake();
         let wait = if self.has_work_now() {
             Some(Duration::ZERO)
         } else {
@@ -472,6 +471,10 @@ impl Session {
                 }
             }
         }
+        // After the wake-ups were taken and before looking for work: a send
+        // or a request from here on wakes the poller again. (Before taking
+        // them, a wake-up taken by this very poll would silence the next.)
+        self.shared.awake();
         self.work(pull);
     }
 
