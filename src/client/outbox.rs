@@ -287,6 +287,23 @@ impl Outbox {
         self.is_empty() && self.held == 0
     }
 
+    /// Counts a message the session writes straight to its link past an
+    /// empty queue as held, within the bounds [`Outbox::push`] keeps;
+    /// `false` when it must queue instead (something is queued, the queue
+    /// is closed or full).
+    pub(crate) fn hold_direct(&mut self, bytes: usize) -> bool {
+        if self.closed || !self.is_empty() {
+            return false;
+        }
+        let over_bytes = self.held > 0 && self.held_bytes.saturating_add(bytes) > self.byte_capacity;
+        if self.held >= self.capacity || over_bytes {
+            return false;
+        }
+        self.held += 1;
+        self.held_bytes += bytes;
+        true
+    }
+
     /// Nothing queued: no message, no fresh subscription.
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty() && self.fresh_subscriptions.is_empty()

@@ -161,6 +161,11 @@ impl Shared {
         Ok(receipt)
     }
 
+    /// Whether messages get a time-to-live unless the send gives one.
+    pub(crate) fn has_default_ttl(&self) -> bool {
+        self.default_ttl.is_some()
+    }
+
     /// Asks the session for something on its next turn.
     pub(crate) fn request(&self, change: impl FnOnce(&mut Control)) {
         change(&mut self.control.lock().unwrap_or_else(|p| p.into_inner()));

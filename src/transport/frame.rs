@@ -50,20 +50,27 @@ impl core::fmt::Debug for Masks {
 /// Appends one final, masked text (`text`) or binary frame carrying `payload`.
 pub(crate) fn write_data_frame(out: &mut Vec<u8>, masks: &mut Masks, text: bool, payload: &[u8]) {
     let key = masks.next_key();
-    out.reserve(14 + payload.len());
-    out.push(if text { 0x81 } else { 0x82 });
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
+    let mut header = [0u8; 14];
+    header[0] = if text { 0x81 } else { 0x82 };
+    let length_end = match payload.len() {
+        n @ 0..=125 => {
+            header[1] = 0x80 | n as u8;
+            2
+        }
         n @ 126..=65_535 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
+            header[1] = 0x80 | 126;
+            header[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+            4
         }
         n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
+            header[1] = 0x80 | 127;
+            header[2..10].copy_from_slice(&(n as u64).to_be_bytes());
+            10
         }
-    }
-    out.extend_from_slice(&key);
+    };
+    header[length_end..length_end + 4].copy_from_slice(&key);
+    out.reserve(length_end + 4 + payload.len());
+    out.extend_from_slice(&header[..length_end + 4]);
     let start = out.len();
     out.extend_from_slice(payload);
     apply_mask(&mut out[start..], key);

@@ -39,6 +39,11 @@ impl Closing {
         matches!(self, Closing::Done)
     }
 
+    /// Not closing: sends go out as they come.
+    pub(super) fn is_open(&self) -> bool {
+        matches!(self, Closing::No)
+    }
+
     /// Our close frame is out: nothing else may be written.
     pub(super) fn frame_sent(&self) -> bool {
         matches!(self, Closing::Handshake { .. })

@@ -196,10 +196,11 @@ impl Session {
     /// Queues a text or binary message; it goes out after the subscriptions,
     /// in order, on this link or the next. Hands it back when the queue is
     /// full, the session is closing, or it is not a data message.
-    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
-        self.shared
-            .send(message.into(), SendOptions::default(), false)
-            .map(|_| ())
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
+        match self.write_now(message.into()) {
+            Ok(()) => Ok(()),
+            Err(message) => self.shared.send(message, SendOptions::default(), false).map(|_| ()),
+        }
     }
 
     /// Like [`Session::send`], with a time-to-live or a wait for room, and a

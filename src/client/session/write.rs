@@ -18,7 +18,7 @@ use super::{Link, Session};
 use crate::client::acks::Unacknowledged;
 use crate::client::delivery::{Fate, Reason, Undelivered};
 use crate::client::event::EventKind;
-use crate::client::outbox::Outgoing;
+use crate::client::outbox::{Meta, Outgoing};
 use crate::client::shared::Shared;
 use crate::transport::stream::Stream;
 use crate::transport::TransportError;
@@ -127,6 +127,45 @@ impl Writer {
 }
 
 impl Session {
+    /// Writes a plain send straight to the open link when nothing waits
+    /// before it — the path of a steady stream of sends, without a trip
+    /// through the queue; otherwise hands the message back for the queue.
+    /// The bytes go to the kernel on the next turn, as queued ones do.
+    pub(super) fn write_now(&mut self, message: Message) -> Result<(), Message> {
+        if !matches!(message, Message::Text(_) | Message::Binary(_)) {
+            return Err(message);
+        }
+        let Link::Open(open) = &mut self.link else {
+            return Err(message);
+        };
+        let limit = self.settings.dialer.limits.write_buffer_size as u64;
+        let plain = self.acks.is_none() && !self.shared.has_default_ttl() && self.closing.is_open();
+        let nothing_before = self.writer.opening.is_empty() && self.writer.pending.is_empty();
+        if !plain || !nothing_before || open.ws.get_ref().unsent() >= limit {
+            return Err(message);
+        }
+        if !self.shared.outbox.lock().hold_direct(message.len()) {
+            return Err(message);
+        }
+        let stream = open.ws.get_mut();
+        let end = match &message {
+            Message::Text(payload) => stream.write_data(true, payload.as_bytes()),
+            Message::Binary(payload) => stream.write_data(false, payload),
+            // Refused above.
+            _ => stream.queued(),
+        };
+        self.writer.in_flight.push_back((
+            end,
+            Outgoing {
+                message,
+                meta: Meta::default(),
+            },
+        ));
+        // An event loop waiting on the session's fd learns there is work.
+        self.shared.wake();
+        Ok(())
+    }
+
     /// Writes what waits, as far as the socket and the batch allow, then
     /// moves written bytes to the kernel and settles what got there.
     pub(super) fn write(&mut self, now: Instant) {
