@@ -158,10 +158,18 @@ impl IoThread {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), CONTROL)?);
         let (tx, rx) = mpsc::channel();
+        // The thread keeps the waker open as long as it runs: the handle's
+        // last wake-up comes just before the handle (and its reference) is
+        // dropped, and closing the waker's fd would take the wake-up out of
+        // the poller before the thread saw it, leaving the thread asleep.
+        let keep_open = Arc::clone(&waker);
         let thread = thread::Builder::new()
             .name(String::from("wstether-io"))
             .stack_size(bytes)
-            .spawn(move || run(poll, rx))?;
+            .spawn(move || {
+                run(poll, rx);
+                drop(keep_open);
+            })?;
         Ok(IoThread {
             tx,
             waker,

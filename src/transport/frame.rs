@@ -9,21 +9,21 @@
 //! RFC 6455 §5.3: every client frame is masked with a fresh key from a strong
 //! source of entropy. The keys come from rand's thread-local generator
 //! (ChaCha, seeded by the operating system) — tungstenite's own source —
-//! drawn 256 at a time.
+//! drawn 64 at a time.
 
 use std::vec::Vec;
 
 /// Masking keys drawn in bulk.
 pub(crate) struct Masks {
-    keys: [u8; 1024],
+    keys: [u8; 256],
     next: usize,
 }
 
 impl Masks {
     pub(crate) fn new() -> Masks {
         Masks {
-            keys: [0; 1024],
-            next: 1024,
+            keys: [0; 256],
+            next: 256,
         }
     }
 
