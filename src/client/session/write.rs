@@ -135,13 +135,22 @@ impl Session {
         if !matches!(message, Message::Text(_) | Message::Binary(_)) {
             return Err(message);
         }
-        let Link::Open(open) = &mut self.link else {
-            return Err(message);
-        };
         let limit = self.settings.dialer.limits.write_buffer_size as u64;
         let plain = self.acks.is_none() && !self.shared.has_default_ttl() && self.closing.is_open();
         let nothing_before = self.writer.opening.is_empty() && self.writer.pending.is_empty();
-        if !plain || !nothing_before || open.ws.get_ref().unsent() >= limit {
+        if !plain || !nothing_before {
+            return Err(message);
+        }
+        if matches!(&self.link, Link::Open(open) if open.ws.get_ref().unsent() >= limit) {
+            // The write buffer is full: to the kernel with it, as a raw
+            // tungstenite write would do, rather than queueing.
+            let now = self.now();
+            self.send_out(now);
+        }
+        let Link::Open(open) = &mut self.link else {
+            return Err(message);
+        };
+        if open.ws.get_ref().unsent() >= limit {
             return Err(message);
         }
         if !self.shared.outbox.lock().hold_direct(message.len()) {
