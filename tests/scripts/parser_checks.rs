@@ -145,7 +145,8 @@ pub fn close_code(data: &[u8]) {
 /// `scheme:/` (any run of `/` and `\`, the scheme holding no `/` or `@`) or
 /// a leading `//`, else at the start; the userinfo up to the last `@` before
 /// the query (none when what follows the scheme is a bare path), the host
-/// and port up to the next `/`.
+/// and port up to the next `/`. Where the client's URL parser finds
+/// credentials, the redaction hides a userinfo.
 #[cfg(feature = "std")]
 pub fn redact_url(data: &[u8]) {
     let Ok(url) = core::str::from_utf8(data) else { return };
@@ -204,6 +205,19 @@ pub fn redact_url(data: &[u8]) {
     let host_port = if is_host_port { escaped(host_port) } else { "***".into() };
     let expected_head = format!("{}{userinfo}{host_port}{}", escaped(&url_head[..start]), escaped(path));
     assert_eq!(head, expected_head, "the userinfo: {}", shown());
+
+    // The client's own URL parser agrees: where it finds credentials, they
+    // are hidden.
+    if let Ok(target) = wstether::transport::Target::parse(url) {
+        if target.credentials().is_some() {
+            let authority = redacted.split_once("://").map(|(_, after)| after);
+            assert!(
+                authority.is_some_and(|a| a.starts_with("***@")),
+                "credentials shown: {}",
+                shown()
+            );
+        }
+    }
 }
 
 /// Head, query and fragment, split at the first `#` and the first `?` before it.
