@@ -5,8 +5,11 @@
 //! is a permanent failure. To report and classify what the server really
 //! sent, this follows the frame headers of the inbound byte stream (the
 //! server's frames are unmasked and their lengths are in the headers) and
-//! keeps the code of the last close frame. It looks at headers only; payload
-//! bytes are skipped in bulk.
+//! keeps the code of the first close frame: the one tungstenite reports.
+//! Nothing after it is a frame to tungstenite (it refuses a frame after the
+//! server's close), so the follower stops there; bytes that came in the same
+//! read must not replace the code. It looks at headers only; payload bytes
+//! are skipped in bulk.
 
 /// Follows server frames in the plaintext stream.
 #[derive(Clone, Debug, Default)]
@@ -18,20 +21,21 @@ pub(crate) struct CloseSniffer {
     remaining: u64,
     /// The current frame is a close frame; its code bytes as they arrive.
     close: Option<([u8; 2], u8)>,
-    /// The last close frame: `Some(None)` when it carried no code.
-    last: Option<Option<u16>>,
+    /// The first close frame: `Some(None)` when it carried no code.
+    first: Option<Option<u16>>,
 }
 
 impl CloseSniffer {
-    /// The code of the last close frame seen: `Some(None)` for a close frame
-    /// without a code, `None` when no close frame has arrived.
-    pub(crate) fn last_close(&self) -> Option<Option<u16>> {
-        self.last
+    /// The code of the server's first close frame: `Some(None)` for a close
+    /// frame without a code, `None` when no close frame has arrived.
+    pub(crate) fn server_close(&self) -> Option<Option<u16>> {
+        self.first
     }
 
-    /// Follows `bytes`, the next plaintext bytes from the server.
+    /// Follows `bytes`, the next plaintext bytes from the server, up to the
+    /// end of its first close frame.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
+        while !bytes.is_empty() && self.first.is_none() {
             if self.remaining > 0 {
                 bytes = self.skip_payload(bytes);
                 continue;
@@ -93,7 +97,7 @@ impl CloseSniffer {
 
     fn end_frame(&mut self) {
         if let Some((code, have)) = self.close.take() {
-            self.last = Some((have == 2).then(|| u16::from_be_bytes(code)));
+            self.first = Some((have == 2).then(|| u16::from_be_bytes(code)));
         }
     }
 }
@@ -156,20 +160,42 @@ mod tests {
             for chunk in stream.chunks(split) {
                 sniffer.feed(chunk);
             }
-            assert_eq!(sniffer.last_close(), Some(Some(1006)), "split {split}");
+            assert_eq!(sniffer.server_close(), Some(Some(1006)), "split {split}");
         }
+    }
+
+    /// Found by fuzzing the client's read path: a close frame followed, in
+    /// the same read, by another close frame (or bytes that look like one)
+    /// was reported with the later code, and without the first one's reason.
+    #[test]
+    fn bytes_after_the_first_close_do_not_replace_its_code() {
+        let mut stream = close_frame(Some(4001), "first");
+        stream.extend(close_frame(Some(1006), ""));
+        stream.extend(close_frame(None, ""));
+        stream.extend_from_slice(&[0x88, 0x7e, 0x00]); // a header cut short
+        for split in 1..=stream.len() {
+            let mut sniffer = CloseSniffer::default();
+            for chunk in stream.chunks(split) {
+                sniffer.feed(chunk);
+            }
+            assert_eq!(sniffer.server_close(), Some(Some(4001)), "split {split}");
+        }
+        let mut sniffer = CloseSniffer::default();
+        sniffer.feed(&close_frame(None, ""));
+        sniffer.feed(&close_frame(Some(1000), ""));
+        assert_eq!(sniffer.server_close(), Some(None));
     }
 
     #[test]
     fn a_close_without_a_code_and_no_close_at_all() {
         let mut sniffer = CloseSniffer::default();
         sniffer.feed(&[0x81, 0x02, b'h', b'i']);
-        assert_eq!(sniffer.last_close(), None);
+        assert_eq!(sniffer.server_close(), None);
         sniffer.feed(&close_frame(None, ""));
-        assert_eq!(sniffer.last_close(), Some(None));
+        assert_eq!(sniffer.server_close(), Some(None));
         let mut sniffer = CloseSniffer::default();
         sniffer.feed(&close_frame(Some(999), ""));
-        assert_eq!(sniffer.last_close(), Some(Some(999)));
+        assert_eq!(sniffer.server_close(), Some(Some(999)));
     }
 
     /// A server frame, unmasked, with the shortest length encoding.
@@ -191,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn random_frame_sequences_in_random_splits_find_the_last_close() {
+    fn random_frame_sequences_in_random_splits_find_the_first_close() {
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..100 {
             let (mut stream, mut expected) = (std::vec::Vec::new(), None);
@@ -208,7 +234,7 @@ mod tests {
                         true => code.to_be_bytes().to_vec(),
                         false => std::vec::Vec::new(),
                     };
-                    expected = Some((payload.len() == 2).then_some(code));
+                    expected = expected.or(Some((payload.len() == 2).then_some(code)));
                     stream.extend(frame(0x8, &payload));
                 } else {
                     let payload: std::vec::Vec<u8> = (0..size).map(|_| rng.u8(..)).collect();
@@ -222,7 +248,7 @@ mod tests {
                 sniffer.feed(&rest[..take]);
                 rest = &rest[take..];
             }
-            assert_eq!(sniffer.last_close(), expected);
+            assert_eq!(sniffer.server_close(), expected);
         }
     }
 

@@ -19,6 +19,7 @@ mod eyeballs;
 pub(crate) mod frame;
 mod limits;
 mod proxy;
+pub(crate) mod raw_link;
 mod redact;
 pub(crate) mod resolve;
 pub(crate) mod stream;
@@ -30,6 +31,8 @@ mod url;
 pub use error::TransportError;
 pub use limits::Limits;
 pub use proxy::{Proxy, ProxyError, ProxyKind};
+#[doc(hidden)]
+pub use raw_link::RawLink;
 pub use redact::redact_url;
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;

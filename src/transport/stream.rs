@@ -112,8 +112,8 @@ impl Stream {
     }
 
     /// The code of the last close frame the server sent, as sent.
-    pub(crate) fn last_close(&self) -> Option<Option<u16>> {
-        self.sniffer.as_ref().and_then(CloseSniffer::last_close)
+    pub(crate) fn server_close(&self) -> Option<Option<u16>> {
+        self.sniffer.as_ref().and_then(CloseSniffer::server_close)
     }
 
     /// Bytes read from the socket so far (wrapping).

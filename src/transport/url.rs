@@ -145,13 +145,13 @@ pub struct UrlError {
 impl UrlError {
     pub(crate) fn new(url: &str, reason: &'static str) -> UrlError {
         UrlError {
-            url: redacted(url),
+            url: redact_url(url),
             reason,
         }
     }
 
-    /// The URL without userinfo, query values or fragment, control characters
-    /// escaped.
+    /// The URL as [`redact_url`] shows it: without userinfo, query values,
+    /// bare query items or fragment, control characters escaped.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -371,28 +371,6 @@ fn push_percent_encoded(out: &mut String, input: &str) {
     }
 }
 
-/// `url` safe to show: redacted by [`redact_url`], the fragment (which may
-/// hold a token, as in OAuth's implicit flow) replaced, control characters
-/// escaped so a log line stays one line.
-pub(crate) fn redacted(url: &str) -> String {
-    let (before, fragment) = match url.split_once('#') {
-        Some((before, _)) => (before, true),
-        None => (url, false),
-    };
-    let mut out = String::with_capacity(url.len());
-    for c in redact_url(before).chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if fragment {
-        out.push_str("#***");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,6 +571,15 @@ mod tests {
             "invalid URL ws://h/a\\nb: contains whitespace or a control character"
         );
         assert_eq!(e.url(), "ws://h/a\\nb");
+        // One redaction for every URL shown.
+        for url in [
+            "ws://u:p@h:99999/?t=1&k#f",
+            "ws://h/#",
+            "ftp://u@h/?SECRET",
+            "ws://h:8o/",
+        ] {
+            assert_eq!(Target::parse(url).unwrap_err().url(), redact_url(url), "{url}");
+        }
     }
 
     #[test]

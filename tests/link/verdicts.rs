@@ -226,3 +226,27 @@ fn a_tls_fault_on_a_working_link_is_retried_like_a_reset() {
     .expect("and reconnects");
     let _ = Instant::now();
 }
+
+#[test]
+fn the_close_reported_is_the_first_the_server_sent_not_bytes_after_it() {
+    // Two close frames in one write: tungstenite ends the link at the first,
+    // so the code and reason reported are the first's.
+    let server = Server::start(|conn| {
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        let mut bytes = crate::support::frames::close(4001, "first");
+        bytes.extend(crate::support::frames::close(1006, ""));
+        let _ = raw.write_raw(&bytes);
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let mut session = quick(&server.url()).session().expect("a valid configuration");
+    let mut seen = Vec::new();
+    let lost = poll_until(&mut session, PATIENCE, &mut seen, |e| {
+        supervisor(e, |ev| matches!(ev, Event::Disconnected { .. }))
+    })
+    .expect("the link ends");
+    let EventKind::Supervisor(Event::Disconnected { failure }) = lost.kind else {
+        unreachable!()
+    };
+    assert_eq!(failure.cause, Cause::Close(4001));
+    assert_eq!(lost.detail.as_deref(), Some("closed by server with code 4001: first"));
+}

@@ -145,7 +145,8 @@ pub fn close_code(data: &[u8]) {
 /// `scheme:/` (any run of `/` and `\`, the scheme holding no `/` or `@`) or
 /// a leading `//`, else at the start; the userinfo up to the last `@` before
 /// the query (none when what follows the scheme is a bare path), the host
-/// and port up to the next `/`.
+/// and port up to the next `/`. Where the client's URL parser finds
+/// credentials, the redaction hides a userinfo.
 #[cfg(feature = "std")]
 pub fn redact_url(data: &[u8]) {
     let Ok(url) = core::str::from_utf8(data) else { return };
@@ -204,6 +205,19 @@ pub fn redact_url(data: &[u8]) {
     let host_port = if is_host_port { escaped(host_port) } else { "***".into() };
     let expected_head = format!("{}{userinfo}{host_port}{}", escaped(&url_head[..start]), escaped(path));
     assert_eq!(head, expected_head, "the userinfo: {}", shown());
+
+    // The client's own URL parser agrees: where it finds credentials, they
+    // are hidden.
+    if let Ok(target) = wstether::transport::Target::parse(url) {
+        if target.credentials().is_some() {
+            let authority = redacted.split_once("://").map(|(_, after)| after);
+            assert!(
+                authority.is_some_and(|a| a.starts_with("***@")),
+                "credentials shown: {}",
+                shown()
+            );
+        }
+    }
 }
 
 /// Head, query and fragment, split at the first `#` and the first `?` before it.
@@ -234,24 +248,40 @@ fn escaped(text: &str) -> String {
 }
 
 /// Any bytes as the server's side of an open link, read as the client reads
-/// them: every outcome is a message or an error that maps to a `Failure`,
-/// nothing panics, and no message exceeds the size limit.
+/// them (`RawLink`: tungstenite's frame layer with the link's limits, the
+/// close-code follower, the session's reading of a close or an error),
+/// dribbled a few bytes at a time with a would-block now and then, the first
+/// few bytes as if read with the upgrade response. The outcome must be what a
+/// reference parse of the same bytes says:
+///
+/// - the messages, pings and pongs of the valid frames, in order, none over
+///   the size limit;
+/// - then, at the server's first close frame, `Closed` with its code as sent
+///   (and its reason, unless tungstenite rewrote the code), and the close
+///   follower agrees;
+/// - or, at the first invalid or incomplete frame, an error other than
+///   `Closed` that maps to a transient failure.
 #[cfg(feature = "std")]
 pub fn client_read_path(data: &[u8]) {
     use std::io::{self, Read, Write};
-    use wstether::transport::{Limits, TransportError};
+    use wstether::transport::{Limits, RawLink, TransportError};
 
     /// The server's bytes in, the client's writes (pongs, close replies) discarded.
-    struct Wire<'a>(&'a [u8]);
+    struct Wire<'a> {
+        rest: &'a [u8],
+        stall: bool,
+    }
     impl Read for Wire<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0.is_empty() {
-                return Err(io::ErrorKind::UnexpectedEof.into());
+            let Some(&first) = self.rest.first() else { return Ok(0) };
+            if std::mem::take(&mut self.stall) {
+                return Err(io::ErrorKind::WouldBlock.into());
             }
             // Dribble small pieces so frame headers split across reads.
-            let n = buf.len().min(self.0.len()).min(1 + usize::from(self.0[0] % 7));
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
+            let n = buf.len().min(self.rest.len()).min(1 + usize::from(first % 7));
+            buf[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            self.stall = first & 0x08 != 0;
             Ok(n)
         }
     }
@@ -264,23 +294,150 @@ pub fn client_read_path(data: &[u8]) {
         }
     }
 
+    // A frame may be larger than a message, so that both limits bind.
     let limits = Limits {
-        max_message_size: 4_096,
-        max_frame_size: 4_096,
+        max_message_size: 1_000,
+        max_frame_size: 1_200,
         ..Limits::small()
     };
-    let mut ws = tungstenite::WebSocket::from_raw_socket(
-        Wire(data),
-        tungstenite::protocol::Role::Client,
-        Some(limits.websocket_config()),
-    );
-    // Each read consumes at least one byte or ends the link; the bound is a guard.
-    for _ in 0..=data.len() {
-        match ws.read() {
-            Ok(message) => assert!(message.len() <= limits.max_message_size, "a message over the limit"),
-            Err(error) => {
-                let _ = TransportError::from_websocket(error).failure(&CloseCodeTable::default());
+    let (expected, end) = reference_read(data, &limits);
+    let already_read = data.len() % 11;
+    let (head, rest) = data.split_at(already_read);
+    let mut link = RawLink::new(Wire { rest, stall: false }, head, &limits);
+    let mut expected = expected.into_iter();
+    // Each read takes at least one byte, would block once, or ends the link.
+    let mut error = None;
+    for _ in 0..2 * data.len() + 2 {
+        match link.read() {
+            Ok(None) => {}
+            Ok(Some(message)) => {
+                assert!(message.len() <= limits.max_message_size, "a message over the limit");
+                assert_eq!(Some(message), expected.next(), "a message the reference does not read");
+            }
+            Err(e) => {
+                error = Some(e);
                 break;
+            }
+        }
+    }
+    let error = error.expect("the link must end with the bytes");
+    assert_eq!(expected.next(), None, "a message the read path missed before {error:?}");
+    let failure = error.failure(&CloseCodeTable::default());
+    match (&end, &error) {
+        (
+            ReferenceEnd::Close { code, reason },
+            TransportError::Closed {
+                code: got,
+                reason: got_reason,
+            },
+        ) => {
+            assert_eq!(got, code, "the close code as sent");
+            assert_eq!(link.server_close(), Some(*code), "the close follower");
+            // Tungstenite rewrites a code that must not be sent, and drops its reason.
+            let kept = code.is_none_or(|c| tungstenite::protocol::frame::coding::CloseCode::from(c).is_allowed());
+            let reason = if kept { reason.as_str() } else { "" };
+            assert_eq!(got_reason, reason, "the close reason");
+        }
+        (ReferenceEnd::Invalid, TransportError::Closed { .. }) | (ReferenceEnd::Close { .. }, _) => {
+            panic!("the reference ends with {end:?}, the read path with {error:?}")
+        }
+        (ReferenceEnd::Invalid, _) => assert!(!failure.is_permanent(), "{error:?} -> {failure:?}"),
+    }
+}
+
+/// How a reference parse of server bytes ends.
+#[cfg(feature = "std")]
+#[derive(Debug)]
+enum ReferenceEnd {
+    /// The first close frame: its code (none for an empty payload) and reason.
+    Close { code: Option<u16>, reason: String },
+    /// An invalid frame, or the bytes ran out.
+    Invalid,
+}
+
+/// RFC 6455 read straight through, as a client with `limits`: the messages,
+/// pings and pongs up to the first close frame, invalid frame or the end of
+/// the bytes. A fragmented text message is refused at the first fragment
+/// that makes its bytes invalid UTF-8 (a truncated character may still be
+/// completed).
+#[cfg(feature = "std")]
+fn reference_read(mut data: &[u8], limits: &wstether::transport::Limits) -> (Vec<tungstenite::Message>, ReferenceEnd) {
+    use tungstenite::Message;
+    let utf8_so_far = |bytes: &[u8]| std::str::from_utf8(bytes).map_or_else(|e| e.error_len().is_none(), |_| true);
+    let mut messages = Vec::new();
+    // The message being assembled: text or not, and its bytes.
+    let mut partial: Option<(bool, Vec<u8>)> = None;
+    loop {
+        let [first, second, ref rest @ ..] = *data else {
+            return (messages, ReferenceEnd::Invalid);
+        };
+        let (fin, rsv, opcode) = (first & 0x80 != 0, first & 0x70, first & 0x0f);
+        let (masked, short) = (second & 0x80 != 0, second & 0x7f);
+        let extended = match short {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        let Some(length_bytes) = rest.get(..extended) else {
+            return (messages, ReferenceEnd::Invalid);
+        };
+        let length = match extended {
+            0 => u64::from(short),
+            _ => length_bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b)),
+        };
+        // Reserved bits, a mask (server frames have none), a reserved opcode, too long.
+        if rsv != 0 || masked || !matches!(opcode, 0..=2 | 8..=10) || length > limits.max_frame_size as u64 {
+            return (messages, ReferenceEnd::Invalid);
+        }
+        let rest = &rest[extended..];
+        let Some(payload) = rest.get(..length as usize) else {
+            return (messages, ReferenceEnd::Invalid);
+        };
+        data = &rest[payload.len()..];
+        if opcode >= 8 {
+            if !fin || payload.len() > 125 {
+                return (messages, ReferenceEnd::Invalid);
+            }
+            match opcode {
+                9 => messages.push(Message::Ping(payload.to_vec().into())),
+                10 => messages.push(Message::Pong(payload.to_vec().into())),
+                _ => {
+                    let end = match payload {
+                        [] => ReferenceEnd::Close {
+                            code: None,
+                            reason: String::new(),
+                        },
+                        [hi, lo, reason @ ..] => match std::str::from_utf8(reason) {
+                            Ok(reason) => ReferenceEnd::Close {
+                                code: Some(u16::from_be_bytes([*hi, *lo])),
+                                reason: reason.into(),
+                            },
+                            Err(_) => ReferenceEnd::Invalid,
+                        },
+                        [_] => ReferenceEnd::Invalid,
+                    };
+                    return (messages, end);
+                }
+            }
+            continue;
+        }
+        let (text, mut bytes) = match (opcode, partial.take()) {
+            (0, Some(partial)) => partial,
+            (1 | 2, None) => (opcode == 1, Vec::new()),
+            _ => return (messages, ReferenceEnd::Invalid),
+        };
+        bytes.extend_from_slice(payload);
+        if bytes.len() > limits.max_message_size || (text && !utf8_so_far(&bytes)) {
+            return (messages, ReferenceEnd::Invalid);
+        }
+        if !fin {
+            partial = Some((text, bytes));
+        } else if !text {
+            messages.push(Message::Binary(bytes.into()));
+        } else {
+            match String::from_utf8(bytes) {
+                Ok(text) => messages.push(Message::Text(text.into())),
+                Err(_) => return (messages, ReferenceEnd::Invalid),
             }
         }
     }

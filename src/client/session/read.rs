@@ -9,7 +9,7 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
 
 use super::{Link, Session};
-use crate::transport::TransportError;
+use crate::transport::raw_link;
 use crate::{Inbound, Instant};
 
 /// Frames read in one pass before writing gets its turn.
@@ -193,21 +193,7 @@ impl Session {
         let Link::Open(open) = &self.link else {
             return;
         };
-        let sent = open.ws.get_ref().last_close();
-        let error = match (sent, frame) {
-            (Some(code), Some(frame)) if code == Some(u16::from(frame.code)) => TransportError::Closed {
-                code,
-                reason: frame.reason.as_str().into(),
-            },
-            (Some(code), _) => TransportError::Closed {
-                code,
-                reason: std::string::String::new(),
-            },
-            (None, frame) => TransportError::Closed {
-                code: frame.as_ref().map(|f| u16::from(f.code)),
-                reason: frame.map(|f| f.reason.as_str().into()).unwrap_or_default(),
-            },
-        };
+        let error = raw_link::closed_by_server(open.ws.get_ref().server_close(), frame);
         self.lost(now, error);
     }
 
@@ -219,21 +205,13 @@ impl Session {
             tungstenite::Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof && self.closing.frame_sent() => {
                 self.closed_cleanly(now)
             }
-            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-                let code = match &self.link {
-                    Link::Open(open) => open.ws.get_ref().last_close(),
+            other => {
+                let sent = match &self.link {
+                    Link::Open(open) => open.ws.get_ref().server_close(),
                     _ => None,
                 };
-                let error = match code {
-                    Some(code) => TransportError::Closed {
-                        code,
-                        reason: std::string::String::new(),
-                    },
-                    None => TransportError::WebSocket(tungstenite::Error::ConnectionClosed),
-                };
-                self.lost(now, error)
+                self.lost(now, raw_link::read_error(sent, other))
             }
-            other => self.lost(now, TransportError::from_websocket(other)),
         }
     }
 }

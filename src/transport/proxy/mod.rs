@@ -9,6 +9,7 @@ use core::fmt;
 use std::format;
 use std::string::String;
 
+use super::redact_url;
 use super::upgrade::write_status;
 use super::url::{self, Parts};
 
@@ -66,7 +67,7 @@ impl Proxy {
             &with_scheme
         };
         let parts = Parts::parse(url).map_err(|reason| ProxyError::Url {
-            url: url::redacted(url),
+            url: redact_url(url),
             reason,
         })?;
         let scheme = parts.scheme.to_ascii_lowercase();
@@ -149,7 +150,7 @@ fn shown(scheme: &str) -> String {
 pub enum ProxyError {
     /// The proxy URL cannot be used.
     Url {
-        /// The redacted URL.
+        /// The URL as [`redact_url`](super::redact_url) shows it.
         url: String,
         /// What is wrong with it.
         reason: &'static str,
