@@ -111,7 +111,7 @@ impl Stream {
         self.sniffer = Some(sniffer);
     }
 
-    /// The code of the last close frame the server sent, as sent.
+    /// The code of the first close frame the server sent, as sent.
     pub(crate) fn server_close(&self) -> Option<Option<u16>> {
         self.sniffer.as_ref().and_then(CloseSniffer::server_close)
     }
