@@ -6,8 +6,10 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant as StdInstant;
+
+use super::signal::Signal;
 
 #[derive(Debug)]
 struct State<T> {
@@ -27,7 +29,7 @@ pub(crate) enum Take<T> {
 #[derive(Debug)]
 pub(crate) struct Bounded<T> {
     state: Mutex<State<T>>,
-    available: Condvar,
+    available: Signal,
     capacity: usize,
     /// The readers' side: a whole batch moved out of `state` at once, so that
     /// readers take items without touching the lock the writer uses.
@@ -43,7 +45,7 @@ impl<T> Bounded<T> {
                 items: VecDeque::new(),
                 closed: false,
             }),
-            available: Condvar::new(),
+            available: Signal::new(),
             capacity,
             taken: Mutex::new(VecDeque::new()),
             taken_len: AtomicUsize::new(0),
@@ -116,16 +118,13 @@ impl<T> Bounded<T> {
                 return Take::Closed;
             }
             state = match deadline {
-                None => self.available.wait(state).unwrap_or_else(|p| p.into_inner()),
+                None => self.available.wait(state),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(StdInstant::now());
                     if left.is_zero() {
                         return Take::TimedOut;
                     }
-                    self.available
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
+                    self.available.wait_timeout(state, left)
                 }
             };
         }

@@ -3,10 +3,12 @@
 
 use core::fmt;
 use core::time::Duration;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Instant as StdInstant;
 
 use tungstenite::Message;
+
+use super::signal::Signal;
 
 /// Why a message was handed back instead of delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,7 +65,7 @@ pub enum Fate {
 #[derive(Debug, Default)]
 struct Slot {
     fate: Mutex<Option<Fate>>,
-    settled: Condvar,
+    settled: Signal,
 }
 
 /// Learns what became of one message sent with
@@ -109,12 +111,7 @@ impl Receipt {
             if left.is_zero() {
                 return *fate;
             }
-            fate = self
-                .slot
-                .settled
-                .wait_timeout(fate, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            fate = self.slot.settled.wait_timeout(fate, left);
         }
     }
 }

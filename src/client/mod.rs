@@ -29,6 +29,7 @@ mod sequence_check;
 mod session;
 mod settings;
 mod shared;
+mod signal;
 
 pub use attempt::Attempt;
 pub use builder::ClientBuilder;

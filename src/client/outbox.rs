@@ -4,7 +4,7 @@
 
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant as StdInstant;
 use std::vec::Vec;
 
@@ -12,6 +12,7 @@ use tungstenite::Message;
 
 use super::delivery::Settle;
 use super::error::SendError;
+use super::signal::Signal;
 
 /// Identifies a subscription, for [`super::Client::unsubscribe`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,8 +73,8 @@ pub(crate) struct Outbox {
 #[derive(Debug)]
 pub(crate) struct SharedOutbox {
     outbox: Mutex<Outbox>,
-    space: Condvar,
-    drained: Condvar,
+    space: Signal,
+    drained: Signal,
 }
 
 impl SharedOutbox {
@@ -99,8 +100,8 @@ impl SharedOutbox {
                 held: 0,
                 held_bytes: 0,
             }),
-            space: Condvar::new(),
-            drained: Condvar::new(),
+            space: Signal::new(),
+            drained: Signal::new(),
         }
     }
 
@@ -124,11 +125,7 @@ impl SharedOutbox {
             if left.is_zero() {
                 return Err(SendError::Full(outgoing.message));
             }
-            outbox = self
-                .space
-                .wait_timeout(outbox, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            outbox = self.space.wait_timeout(outbox, left);
         }
     }
 
@@ -155,11 +152,7 @@ impl SharedOutbox {
             if left.is_zero() {
                 return false;
             }
-            outbox = self
-                .drained
-                .wait_timeout(outbox, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            outbox = self.drained.wait_timeout(outbox, left);
         }
     }
 }
