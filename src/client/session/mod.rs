@@ -336,7 +336,7 @@ impl Session {
     /// Does what is due and returns the next message or event, waiting at
     /// most `timeout` (`None`: until something arrives). `Some(ZERO)` never
     /// waits. Returns `None` on timeout and once finished.
-    #[inline]
+    #[inline(always)]
     pub fn poll(&mut self, timeout: Option<Duration>) -> Option<Incoming> {
         // The path of every received message: from the ready queue, or
         // straight from the read pass in progress.

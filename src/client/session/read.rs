@@ -14,14 +14,14 @@ use crate::{Inbound, Instant};
 
 /// Frames read in one pass before writing gets its turn.
 const READ_FRAMES: usize = 256;
-/// Bytes of messages read in one pass before writing gets its turn.
-const READ_BYTES: usize = 1 << 20;
+/// Bytes read from the socket in one pass before writing gets its turn
+/// (counted where the stream counts them, not per message).
+const READ_BYTES: u64 = 1 << 20;
 
 /// A read pass in progress on the open link: what it has read so far.
 #[derive(Debug)]
 pub(super) struct ReadPass {
     frames: usize,
-    bytes: usize,
     data: bool,
     control: bool,
     /// The socket's byte count when the pass began.
@@ -47,7 +47,6 @@ impl Session {
             if open.pass.is_none() {
                 open.pass = Some(ReadPass {
                     frames: 0,
-                    bytes: 0,
                     data: false,
                     control: false,
                     received_before: open.ws.get_ref().received(),
@@ -86,14 +85,17 @@ impl Session {
         let Some(pass) = &mut open.pass else {
             return Read::Idle;
         };
-        while open.readable && pass.frames < READ_FRAMES && pass.bytes < READ_BYTES && !self.reading_paused {
+        while open.readable
+            && pass.frames < READ_FRAMES
+            && open.ws.get_ref().received().wrapping_sub(pass.received_before) < READ_BYTES
+            && !self.reading_paused
+        {
             if self.hosted && !self.shared.budget.has_room() && !self.shared.budget.starve() {
                 break;
             }
             match open.ws.read() {
                 Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
                     pass.frames += 1;
-                    pass.bytes += message.len();
                     pass.data = true;
                     if self.hosted {
                         // Counted at once: the client's caller may take it
