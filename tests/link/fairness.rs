@@ -189,3 +189,67 @@ fn a_sender_waiting_for_room_is_woken_at_once_not_by_the_next_heartbeat() {
     assert!(worst < Duration::from_secs(2), "a send waited {worst:?}");
     assert!(client.close().is_empty());
 }
+
+/// A caller that only sends and drives the session once it is done: the
+/// socket fills while the server is not reading, the rest of the sends are
+/// queued, and once the server reads again they must reach it without
+/// waiting for the caller's next turn. Before, they sat in the queue (the
+/// writable edge is seen only in a turn) and the server went idle.
+#[test]
+fn a_session_that_only_sends_keeps_feeding_the_socket_between_turns() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const SIZE: usize = 16 << 10;
+    let frames = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&frames);
+    let server = Server::start(move |conn| {
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        // The client's writes back up into its own socket.
+        raw.stop_reading(Instant::now() + ms(300));
+        let deadline = Instant::now() + PATIENCE;
+        while let crate::support::RawStep::Frame(frame) = raw.next_frame(deadline) {
+            if frame.opcode == 0x2 {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let mut session = quick(&server.url())
+        .queue_capacity(100_000)
+        .queue_bytes(1 << 30)
+        .session()
+        .expect("a valid configuration");
+    let mut seen = Vec::new();
+    crate::poll_until(&mut session, PATIENCE, &mut seen, |e| {
+        supervisor(e, |ev| matches!(ev, Event::Connected { .. }))
+    })
+    .expect("the link opens");
+    let payload = vec![7u8; SIZE];
+    // Sends for 1.5 s without a turn: 300 ms into a socket nobody reads
+    // (until it is full and sends queue), then while the server reads.
+    let start = Instant::now();
+    let mut sent = 0;
+    while start.elapsed() < ms(1_500) {
+        session.send(payload.clone()).expect("room in the queue");
+        sent += 1;
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let queued_at_end = session.queued();
+    let at_server = frames.load(Ordering::SeqCst);
+    println!("sent {sent}, at the server {at_server}, still queued {queued_at_end}");
+    assert!(sent > 1_000, "the loop sent only {sent}");
+    // What stays behind is at most the kernel's buffers and one write
+    // buffer (a few MiB at 16 KiB a message), not the whole second.
+    assert!(
+        at_server + 400 >= sent,
+        "only {at_server} of {sent} reached the server before the caller's next turn"
+    );
+    while session.queued() > 0 {
+        session.poll(Some(ms(50)));
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while frames.load(Ordering::SeqCst) < sent && Instant::now() < deadline {
+        std::thread::sleep(ms(10));
+    }
+    assert_eq!(frames.load(Ordering::SeqCst), sent, "every message arrives");
+}

@@ -197,10 +197,14 @@ impl Session {
     /// in order, on this link or the next. Hands it back when the queue is
     /// full, the session is closing, or it is not a data message.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
-        match self.write_now(message.into()) {
-            Ok(()) => Ok(()),
-            Err(message) => self.shared.send(message, SendOptions::default(), false).map(|_| ()),
-        }
+        let message = match self.write_now(message.into()) {
+            Ok(()) => return Ok(()),
+            Err(message) => message,
+        };
+        let bytes = message.len();
+        self.shared.send(message, SendOptions::default(), false)?;
+        self.queued_by_send(bytes);
+        Ok(())
     }
 
     /// Like [`Session::send`], with a time-to-live or a wait for room, and a

@@ -42,6 +42,8 @@ pub(super) struct Writer {
     in_flight: VecDeque<(u64, Outgoing)>,
     /// In the kernel, waiting for the server's acknowledgement.
     unacknowledged: Unacknowledged,
+    /// Bytes [`Session::send`] queued since it last tried the socket.
+    queued_untried: usize,
 }
 
 /// How many messages, and their bytes.
@@ -173,6 +175,29 @@ impl Session {
         // An event loop waiting on the session's fd learns there is work.
         self.shared.wake();
         Ok(())
+    }
+
+    /// After [`Session::send`] queued `bytes` (the socket was full, or
+    /// something waited before them): once a write buffer's worth is
+    /// queued, tries the socket again without waiting for a turn. A caller
+    /// that sends faster than the server reads fills the queue between
+    /// turns; without this the kernel's buffer ran dry meanwhile and the
+    /// server waited. One system call per write buffer, even when the
+    /// socket is still full.
+    pub(super) fn queued_by_send(&mut self, bytes: usize) {
+        self.writer.queued_untried += bytes;
+        if self.writer.queued_untried < self.settings.dialer.limits.write_buffer_size {
+            return;
+        }
+        self.writer.queued_untried = 0;
+        let Link::Open(open) = &mut self.link else {
+            return;
+        };
+        // Whether or not the writable edge came: a full socket answers
+        // "would block" and the edge is armed again.
+        open.writable = true;
+        let now = self.now();
+        self.write(now);
     }
 
     /// Writes what waits, as far as the socket and the batch allow, then
