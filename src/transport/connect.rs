@@ -471,14 +471,17 @@ impl Connecting {
 
 /// Appends what the stream has to `into`; `false` when nothing came (it
 /// would block). The end of the stream is an error: nobody answered.
+///
+/// Reads into `into`'s own room, not a chunk on the stack: an I/O thread's
+/// stack pages stay resident once touched, for every link it serves.
 fn read_some(stream: &mut Stream, into: &mut Vec<u8>) -> Result<bool, TransportError> {
-    let mut chunk = [0u8; HEAD_CHUNK];
-    match stream.read(&mut chunk) {
+    let len = into.len();
+    into.resize(len + HEAD_CHUNK, 0);
+    let result = stream.read(&mut into[len..]);
+    into.truncate(len + result.as_ref().map_or(0, |&n| n));
+    match result {
         Ok(0) => Err(TransportError::from_io(io::ErrorKind::UnexpectedEof.into(), false)),
-        Ok(n) => {
-            into.extend_from_slice(&chunk[..n]);
-            Ok(true)
-        }
+        Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
         Err(e) => Err(TransportError::from_io(e, false)),
