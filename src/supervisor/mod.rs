@@ -35,7 +35,7 @@ use fastrand::Rng;
 use backoff::Backoff;
 use config::{Policy, BREAKER_OFF};
 use endpoints::Endpoints;
-use outputs::{Entry, Outputs};
+use outputs::Outputs;
 use rate_limit::RateLimit;
 use timers::TimerTable;
 
@@ -345,8 +345,7 @@ impl Supervisor {
     #[must_use]
     pub fn poll_output(&mut self) -> Output {
         match self.outputs.pop() {
-            Some(Entry::Action(action)) => Output::Action(action),
-            Some(Entry::Event(event)) => Output::Event(event),
+            Some(output) => output,
             None => Output::Timeout(self.timers.next()),
         }
     }
@@ -507,10 +506,10 @@ impl Supervisor {
     }
 
     fn push_action(&mut self, action: Action) {
-        self.outputs.push(Entry::Action(action));
+        self.outputs.push(Output::Action(action));
     }
 
     fn push_event(&mut self, event: Event) {
-        self.outputs.push(Entry::Event(event));
+        self.outputs.push(Output::Event(event));
     }
 }

@@ -1,27 +1,26 @@
 //! The supervisor's one output queue: actions and events in the order they
 //! arose, in a fixed ring.
+//!
+//! The ring holds [`Output`] itself (only its actions and events), so taking
+//! one out is a copy, not a conversion: with [`crate::Instant`] aligned to 4
+//! bytes an `Output` is 16 bytes, no larger than an event.
 
-use super::event::{Action, Event};
+#[cfg(test)]
+use super::event::Action;
+use super::event::{Event, Output};
 use super::MAX_OUTPUTS_PER_INPUT;
-
-/// One queued output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Entry {
-    Action(Action),
-    Event(Event),
-}
 
 /// As much as one input produces, so a driver that drains after every input
 /// never loses anything.
 const CAPACITY: usize = MAX_OUTPUTS_PER_INPUT;
 const _: () = assert!(CAPACITY >= MAX_OUTPUTS_PER_INPUT && CAPACITY <= u8::MAX as usize);
 
-/// A ring of [`Entry`]. A driver that skips draining loses the oldest
+/// A ring of [`Output::Action`] and [`Output::Event`]. A driver that skips draining loses the oldest
 /// entries; the loss is reported as [`Event::OutputsDropped`] ahead of what
 /// is left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Outputs {
-    items: [Entry; CAPACITY],
+    items: [Output; CAPACITY],
     head: u8,
     len: u8,
     dropped: u16,
@@ -30,7 +29,7 @@ pub(crate) struct Outputs {
 impl Outputs {
     pub(crate) const fn new() -> Outputs {
         Outputs {
-            items: [Entry::Event(Event::Stable); CAPACITY],
+            items: [Output::Timeout(None); CAPACITY],
             head: 0,
             len: 0,
             dropped: 0,
@@ -54,7 +53,7 @@ impl Outputs {
     }
 
     #[inline]
-    pub(crate) fn push(&mut self, entry: Entry) {
+    pub(crate) fn push(&mut self, entry: Output) {
         if usize::from(self.len) == CAPACITY {
             // Only a driver that did not drain gets here; what it missed
             // first is what it can least still use.
@@ -67,7 +66,7 @@ impl Outputs {
     }
 
     #[inline]
-    fn pop_entry(&mut self) -> Option<Entry> {
+    fn pop_entry(&mut self) -> Option<Output> {
         if self.len == 0 {
             return None;
         }
@@ -78,12 +77,12 @@ impl Outputs {
     }
 
     #[inline]
-    pub(crate) fn pop(&mut self) -> Option<Entry> {
+    pub(crate) fn pop(&mut self) -> Option<Output> {
         if self.dropped == 0 {
             return self.pop_entry();
         }
         let count = core::mem::take(&mut self.dropped);
-        Some(Entry::Event(Event::OutputsDropped { count: count.into() }))
+        Some(Output::Event(Event::OutputsDropped { count: count.into() }))
     }
 }
 
@@ -94,14 +93,14 @@ mod tests {
     #[test]
     fn keeps_the_order_and_reports_what_an_undrained_driver_lost() {
         let mut outputs = Outputs::new();
-        outputs.push(Entry::Event(Event::Stable));
-        outputs.push(Entry::Action(Action::SendPing));
-        outputs.push(Entry::Event(Event::BreakerClosed));
-        outputs.push(Entry::Action(Action::Close));
-        assert_eq!(outputs.pop(), Some(Entry::Event(Event::OutputsDropped { count: 1 })));
-        assert_eq!(outputs.pop(), Some(Entry::Action(Action::SendPing)));
-        assert_eq!(outputs.pop(), Some(Entry::Event(Event::BreakerClosed)));
-        assert_eq!(outputs.pop(), Some(Entry::Action(Action::Close)));
+        outputs.push(Output::Event(Event::Stable));
+        outputs.push(Output::Action(Action::SendPing));
+        outputs.push(Output::Event(Event::BreakerClosed));
+        outputs.push(Output::Action(Action::Close));
+        assert_eq!(outputs.pop(), Some(Output::Event(Event::OutputsDropped { count: 1 })));
+        assert_eq!(outputs.pop(), Some(Output::Action(Action::SendPing)));
+        assert_eq!(outputs.pop(), Some(Output::Event(Event::BreakerClosed)));
+        assert_eq!(outputs.pop(), Some(Output::Action(Action::Close)));
         assert_eq!(outputs.pop(), None);
     }
 }
