@@ -26,7 +26,7 @@ use core::time::Duration;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 // Aligned to 4, not 8: an `Output` carrying a deadline then fits in 16 bytes
 // beside an event, so the core queues outputs as they are handed out.
-#[repr(packed(4))]
+#[repr(C, packed(4))]
 pub struct Instant {
     micros: u64,
 }
