@@ -196,6 +196,12 @@ impl Session {
     /// Queues a text or binary message; it goes out after the subscriptions,
     /// in order, on this link or the next. Hands it back when the queue is
     /// full, the session is closing, or it is not a data message.
+    ///
+    /// With an open link and nothing queued before it, the message is
+    /// written straight into the link's buffer; the bytes reach the kernel
+    /// on the next [`Session::poll`] (or here, once a write buffer is full).
+    /// The session's fd is not signalled for it: [`Session::timeout`] is
+    /// zero until they have gone.
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
         let message = match self.write_now(message.into()) {
             Ok(()) => return Ok(()),
