@@ -217,7 +217,7 @@ fn recovery() {
     }
     println!("## 2. From the server coming back to the first message\n");
     println!(
-        "Backoff 200 ms ×1.4 to 800 ms (defaults otherwise); the server comes back at a different phase each round,"
+        "Backoff 200 ms ×2 to 800 ms (defaults otherwise: phased jitter); the server comes back at a different phase each round,"
     );
     println!("accepts, upgrades and sends its first message at once.\n");
     println!("| rounds | server back → first message, median ms | of which waiting for the scheduled attempt | of which attempt start → first message (TCP + upgrade + message) | max of the last |");

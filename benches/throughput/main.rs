@@ -3,7 +3,7 @@
 //! memory per idle client and the I/O thread's touched stack.
 //!
 //! ```sh
-//! cargo bench --bench throughput                       # everything (~4 min)
+//! cargo bench --bench throughput                       # everything (~1 min)
 //! WSTETHER_BENCH_ONLY=receive,send cargo bench --bench throughput
 //! WSTETHER_BENCH_CLIENTS=raw,session,session128 WSTETHER_BENCH_ROUNDS=9 cargo bench --bench throughput
 //! ```
