@@ -144,10 +144,7 @@ fn an_idle_session_lets_its_loop_sleep() {
     let server = Server::start(echo);
     let mut session = quick(&server.url()).session().expect("a valid configuration");
     let mut seen = Vec::new();
-    crate::poll_until(&mut session, PATIENCE, &mut seen, |e| {
-        supervisor(e, |ev| matches!(ev, Event::Connected { .. }))
-    })
-    .expect("connects");
+    crate::poll_until_connected(&mut session, &mut seen);
     while session.poll(Some(Duration::ZERO)).is_some() {}
     let timeout = session.timeout().expect("a heartbeat deadline");
     assert!(

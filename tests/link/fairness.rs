@@ -220,10 +220,7 @@ fn a_session_that_only_sends_keeps_feeding_the_socket_between_turns() {
         .session()
         .expect("a valid configuration");
     let mut seen = Vec::new();
-    crate::poll_until(&mut session, PATIENCE, &mut seen, |e| {
-        supervisor(e, |ev| matches!(ev, Event::Connected { .. }))
-    })
-    .expect("the link opens");
+    crate::poll_until_connected(&mut session, &mut seen);
     let payload = vec![7u8; SIZE];
     // Sends for 1.5 s without a turn: 300 ms into a socket nobody reads
     // (until it is full and sends queue), then while the server reads.

@@ -63,6 +63,15 @@ pub fn poll_until(
     None
 }
 
+/// Polls `session` until its link is up (or fails the test); every item seen
+/// is kept in `seen`.
+pub fn poll_until_connected(session: &mut Session, seen: &mut Vec<Incoming>) {
+    poll_until(session, support::PATIENCE, seen, |e| {
+        supervisor(e, |ev| matches!(ev, Event::Connected { .. }))
+    })
+    .expect("the link opens");
+}
+
 /// The supervisor's event, if `event` is one and `f` says so.
 pub fn supervisor(event: &ClientEvent, f: impl Fn(&Event) -> bool) -> bool {
     matches!(&event.kind, EventKind::Supervisor(e) if f(e))

@@ -5,10 +5,25 @@
 use std::time::Duration;
 
 use wstether::client::{EventKind, Incoming};
-use wstether::{Cause, Event, FailureClass, Outcome, State};
+use wstether::{Cause, Delay, Event, FailureClass, Outcome, State};
 
 use crate::support::{echo, ms, Response, Server, PATIENCE};
 use crate::{poll_until, quick, supervisor};
+
+/// The delay of the first retry a session against `url` schedules, and what
+/// it saw until then.
+fn first_scheduled_delay(url: &str) -> (Delay, Vec<Incoming>) {
+    let mut session = quick(url).session().expect("a valid configuration");
+    let mut seen = Vec::new();
+    let scheduled = poll_until(&mut session, PATIENCE, &mut seen, |e| {
+        supervisor(e, |ev| matches!(ev, Event::ReconnectScheduled { .. }))
+    })
+    .expect("a retry is scheduled");
+    let EventKind::Supervisor(Event::ReconnectScheduled { delay, .. }) = scheduled.kind else {
+        unreachable!()
+    };
+    (delay, seen)
+}
 
 /// A session against `server`, polled until it connects or ends; returns
 /// what it saw.
@@ -92,15 +107,7 @@ fn an_http_1_0_403_is_a_permanent_rejection() {
 fn a_503_with_retry_after_waits_at_least_that_long() {
     for version in ["HTTP/1.0", "HTTP/1.1"] {
         let server = Server::start(move |conn| conn.reply(Response::retry_after_seconds(503, 30).version(version)));
-        let mut session = quick(&server.url()).session().expect("a valid configuration");
-        let mut seen = Vec::new();
-        let scheduled = poll_until(&mut session, PATIENCE, &mut seen, |e| {
-            supervisor(e, |ev| matches!(ev, Event::ReconnectScheduled { .. }))
-        })
-        .expect("a retry is scheduled");
-        let EventKind::Supervisor(Event::ReconnectScheduled { delay, .. }) = scheduled.kind else {
-            unreachable!()
-        };
+        let (delay, seen) = first_scheduled_delay(&server.url());
         assert!(delay.floored(), "{version}: {delay:?}");
         assert!(
             delay.delay() >= Duration::from_secs(30) && delay.delay() <= Duration::from_secs(36),
@@ -131,15 +138,7 @@ fn a_503_with_retry_after_waits_at_least_that_long() {
 fn a_429_with_an_http_date_retry_after_waits_until_then() {
     let at = crate::support::unix_now() as u64 + 20;
     let server = Server::start(move |conn| conn.reply(Response::retry_after_date(429, at)));
-    let mut session = quick(&server.url()).session().expect("a valid configuration");
-    let mut seen = Vec::new();
-    let scheduled = poll_until(&mut session, PATIENCE, &mut seen, |e| {
-        supervisor(e, |ev| matches!(ev, Event::ReconnectScheduled { .. }))
-    })
-    .expect("a retry is scheduled");
-    let EventKind::Supervisor(Event::ReconnectScheduled { delay, .. }) = scheduled.kind else {
-        unreachable!()
-    };
+    let (delay, _) = first_scheduled_delay(&server.url());
     assert!(delay.delay() >= Duration::from_secs(18), "{delay:?}");
 }
 

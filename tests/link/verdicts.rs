@@ -4,7 +4,7 @@
 //! retried like a reset.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wstether::client::{ClientEvent, EventKind, Incoming};
 use wstether::transport::TlsConfig;
@@ -12,7 +12,15 @@ use wstether::{Cause, Event, Outcome};
 
 use crate::support::tls::LOCAL_NAMES;
 use crate::support::{Server, TestCa, PATIENCE};
-use crate::{poll_until, quick, supervisor};
+use crate::{poll_until, poll_until_connected, quick, supervisor};
+
+/// An application-data record of 64 bytes that cannot decrypt, to be written
+/// straight onto the TCP stream under TLS.
+fn undecryptable_record() -> Vec<u8> {
+    let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+    record.extend([0xAB; 0x40]);
+    record
+}
 
 #[test]
 fn close_codes_that_must_never_be_sent_are_reported_as_sent_and_reconnect() {
@@ -131,9 +139,7 @@ fn what_arrived_intact_before_a_bad_tls_record_is_delivered_before_the_fault() {
         // A good record and a bad one, back to back, while the client waits:
         // its next read takes both.
         peer.send("intact");
-        let mut garbage = vec![0x17, 0x03, 0x03, 0x00, 0x40];
-        garbage.extend([0xAB; 0x40]);
-        let _ = (&raw_tcp).write_all(&garbage);
+        let _ = (&raw_tcp).write_all(&undecryptable_record());
         let _ = sent.send(());
         peer.hold_silent();
     });
@@ -143,10 +149,7 @@ fn what_arrived_intact_before_a_bad_tls_record_is_delivered_before_the_fault() {
         .session()
         .expect("a valid configuration");
     let mut seen = Vec::new();
-    poll_until(&mut session, PATIENCE, &mut seen, |e| {
-        supervisor(e, |ev| matches!(ev, Event::Connected { .. }))
-    })
-    .expect("connects");
+    poll_until_connected(&mut session, &mut seen);
     session.send("go").expect("queued");
     // One turn writes "go" (and most likely finds nothing yet); then both
     // records wait for the next read.
@@ -188,9 +191,7 @@ fn a_tls_fault_on_a_working_link_is_retried_like_a_reset() {
         peer.send("working");
         let _ = peer.next(PATIENCE);
         // A record that cannot decrypt, straight onto the TCP stream.
-        let mut garbage = vec![0x17, 0x03, 0x03, 0x00, 0x40];
-        garbage.extend([0xAB; 0x40]);
-        let _ = (&raw_tcp).write_all(&garbage);
+        let _ = (&raw_tcp).write_all(&undecryptable_record());
         peer.hold_silent();
     });
     let file = ca.pem_file();
@@ -199,10 +200,7 @@ fn a_tls_fault_on_a_working_link_is_retried_like_a_reset() {
         .session()
         .expect("a valid configuration");
     let mut seen = Vec::new();
-    poll_until(&mut session, PATIENCE, &mut seen, |e| {
-        supervisor(e, |ev| matches!(ev, Event::Connected { .. }))
-    })
-    .expect("connects");
+    poll_until_connected(&mut session, &mut seen);
     session.send("go").expect("queued");
     let lost = poll_until(&mut session, PATIENCE, &mut seen, |e| {
         supervisor(e, |ev| {
@@ -224,7 +222,6 @@ fn a_tls_fault_on_a_working_link_is_retried_like_a_reset() {
         supervisor(e, |ev| matches!(ev, Event::AttemptStarted { attempt: 2, .. }))
     })
     .expect("and reconnects");
-    let _ = Instant::now();
 }
 
 #[test]
