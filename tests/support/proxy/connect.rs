@@ -4,13 +4,13 @@
 //! `200` one byte at a time. Every request head is recorded.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::TcpStream;
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{finish, hold, keep, splice, Acceptor, Aliases, Record, Resolved, Sockets};
+use super::{finish, hold, keep, splice, Resolved, Sockets, TunnelProxy, TunnelState};
 use crate::support::http::{read_head, Request, Response};
 use crate::support::{lock, PATIENCE};
 
@@ -48,77 +48,28 @@ impl ConnectMode {
     }
 }
 
-struct State {
-    mode: Mutex<ConnectMode>,
-    requests: Record<Request>,
-    tunnels: AtomicUsize,
-    accepts: AtomicUsize,
-    aliases: Aliases,
-}
+type State = TunnelState<ConnectMode, Request>;
 
-/// An in-process HTTP CONNECT proxy (see [`ConnectMode`]).
-pub struct ConnectProxy {
-    state: Arc<State>,
-    acceptor: Acceptor,
-}
+/// An in-process HTTP CONNECT proxy (see [`ConnectMode`]); what it shares
+/// with the SOCKS5 proxy is on [`TunnelProxy`].
+pub struct ConnectProxy(TunnelProxy<ConnectMode, Request>);
 
 impl ConnectProxy {
     pub fn start(mode: ConnectMode) -> ConnectProxy {
-        let state = Arc::new(State {
-            mode: Mutex::new(mode),
-            requests: Record::default(),
-            tunnels: AtomicUsize::new(0),
-            accepts: AtomicUsize::new(0),
-            aliases: Aliases::default(),
-        });
-        let acceptor = {
-            let state = Arc::clone(&state);
-            Acceptor::start(move |client, sockets| serve(&state, client, sockets))
-        };
-        ConnectProxy { state, acceptor }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.acceptor.addr()
+        ConnectProxy(TunnelProxy::start("CONNECT", mode, serve))
     }
 
     /// `http://127.0.0.1:PORT`, as a client's proxy setting names it.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr())
     }
+}
 
-    /// Changes how the next requests are answered.
-    pub fn set_mode(&self, mode: ConnectMode) {
-        *lock(&self.state.mode) = mode;
-    }
+impl Deref for ConnectProxy {
+    type Target = TunnelProxy<ConnectMode, Request>;
 
-    /// The proxy resolves `name` to `ip` (a loopback address), so a test can
-    /// check that the client left the name to the proxy.
-    pub fn alias(&self, name: &str, ip: IpAddr) {
-        self.state.aliases.add(name, ip);
-    }
-
-    /// Every request head received, in order.
-    pub fn requests(&self) -> Vec<Request> {
-        self.state.requests.snapshot()
-    }
-
-    /// Waits until `n` requests arrived, or fails the test.
-    pub fn expect_requests(&self, n: usize) -> Vec<Request> {
-        self.state
-            .requests
-            .wait_len(n, PATIENCE)
-            .unwrap_or_else(|| panic!("the CONNECT proxy did not get {n} requests; got {:#?}", self.requests()))
-    }
-
-    /// Tunnels opened (a `200` sent).
-    pub fn tunnels(&self) -> usize {
-        self.state.tunnels.load(Ordering::SeqCst)
-    }
-
-    /// TCP connections accepted.
-    pub fn accepts(&self) -> usize {
-        self.state.accepts.load(Ordering::SeqCst)
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 

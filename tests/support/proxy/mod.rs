@@ -23,9 +23,10 @@ pub use relay::{FaultRelay, LinkFaults, Proxy};
 pub use socks5::{reply, Socks5Mode, Socks5Proxy, SocksRequest, SocksTarget};
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -197,6 +198,85 @@ impl Aliases {
             },
         };
         Resolved::To(SocketAddr::new(ip, port))
+    }
+}
+
+/// What a tunnelling proxy's connections share: how it answers (`M`), what
+/// it was asked (`R`), what it did, and the names it resolves.
+pub(crate) struct TunnelState<M, R> {
+    pub(crate) mode: Mutex<M>,
+    pub(crate) requests: Record<R>,
+    pub(crate) tunnels: AtomicUsize,
+    pub(crate) accepts: AtomicUsize,
+    pub(crate) aliases: Aliases,
+}
+
+/// A tunnelling proxy in process — what [`ConnectProxy`] and
+/// [`Socks5Proxy`] have in common: its accept loop, how it answers, and
+/// what it saw.
+pub struct TunnelProxy<M, R> {
+    /// Names the proxy in a failed expectation.
+    kind: &'static str,
+    state: Arc<TunnelState<M, R>>,
+    acceptor: Acceptor,
+}
+
+impl<M: Send + 'static, R: Clone + Debug + Send + 'static> TunnelProxy<M, R> {
+    /// Accepts on a fresh loopback port; `serve` runs for each connection.
+    pub(crate) fn start(kind: &'static str, mode: M, serve: fn(&TunnelState<M, R>, TcpStream, &Sockets)) -> Self {
+        let state = Arc::new(TunnelState {
+            mode: Mutex::new(mode),
+            requests: Record::default(),
+            tunnels: AtomicUsize::new(0),
+            accepts: AtomicUsize::new(0),
+            aliases: Aliases::default(),
+        });
+        let acceptor = {
+            let state = Arc::clone(&state);
+            Acceptor::start(move |client, sockets| serve(&state, client, sockets))
+        };
+        TunnelProxy { kind, state, acceptor }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.acceptor.addr()
+    }
+
+    /// Changes how the next requests are answered.
+    pub fn set_mode(&self, mode: M) {
+        *lock(&self.state.mode) = mode;
+    }
+
+    /// The proxy resolves `name` to `ip` (a loopback address), so a test can
+    /// check that the client left the name to the proxy.
+    pub fn alias(&self, name: &str, ip: IpAddr) {
+        self.state.aliases.add(name, ip);
+    }
+
+    /// Every request, in order.
+    pub fn requests(&self) -> Vec<R> {
+        self.state.requests.snapshot()
+    }
+
+    /// Waits until `n` requests arrived, or fails the test.
+    pub fn expect_requests(&self, n: usize) -> Vec<R> {
+        self.state.requests.wait_len(n, PATIENCE).unwrap_or_else(|| {
+            panic!(
+                "the {} proxy did not get {n} requests; got {:#?}",
+                self.kind,
+                self.requests()
+            )
+        })
+    }
+
+    /// Tunnels opened (a success answer sent).
+    pub fn tunnels(&self) -> usize {
+        self.state.tunnels.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted.
+    pub fn accepts(&self) -> usize {
+        self.state.accepts.load(Ordering::SeqCst)
     }
 }
 

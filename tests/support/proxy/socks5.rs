@@ -8,10 +8,10 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
 
-use super::{finish, hold, keep, splice, Acceptor, Aliases, Record, Resolved, Sockets};
+use super::{finish, hold, keep, splice, Resolved, Sockets, TunnelProxy, TunnelState};
 use crate::support::{lock, PATIENCE};
 
 /// The reply codes of RFC 1928 §6.
@@ -83,74 +83,28 @@ pub struct SocksRequest {
     pub target: Option<SocksTarget>,
 }
 
-struct State {
-    mode: Mutex<Socks5Mode>,
-    requests: Record<SocksRequest>,
-    tunnels: AtomicUsize,
-    accepts: AtomicUsize,
-    aliases: Aliases,
-}
+type State = TunnelState<Socks5Mode, SocksRequest>;
 
-/// An in-process SOCKS5 proxy (see [`Socks5Mode`]).
-pub struct Socks5Proxy {
-    state: Arc<State>,
-    acceptor: Acceptor,
-}
+/// An in-process SOCKS5 proxy (see [`Socks5Mode`]); what it shares with the
+/// CONNECT proxy is on [`TunnelProxy`].
+pub struct Socks5Proxy(TunnelProxy<Socks5Mode, SocksRequest>);
 
 impl Socks5Proxy {
     pub fn start(mode: Socks5Mode) -> Socks5Proxy {
-        let state = Arc::new(State {
-            mode: Mutex::new(mode),
-            requests: Record::default(),
-            tunnels: AtomicUsize::new(0),
-            accepts: AtomicUsize::new(0),
-            aliases: Aliases::default(),
-        });
-        let acceptor = {
-            let state = Arc::clone(&state);
-            Acceptor::start(move |client, sockets| serve(&state, client, sockets))
-        };
-        Socks5Proxy { state, acceptor }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.acceptor.addr()
+        Socks5Proxy(TunnelProxy::start("SOCKS5", mode, serve))
     }
 
     /// `socks5h://127.0.0.1:PORT` (the proxy resolves names).
     pub fn url(&self) -> String {
         format!("socks5h://{}", self.addr())
     }
+}
 
-    pub fn set_mode(&self, mode: Socks5Mode) {
-        *lock(&self.state.mode) = mode;
-    }
+impl Deref for Socks5Proxy {
+    type Target = TunnelProxy<Socks5Mode, SocksRequest>;
 
-    /// The proxy resolves `name` to `ip` (a loopback address).
-    pub fn alias(&self, name: &str, ip: IpAddr) {
-        self.state.aliases.add(name, ip);
-    }
-
-    /// Every session, in the order they ended their negotiation.
-    pub fn requests(&self) -> Vec<SocksRequest> {
-        self.state.requests.snapshot()
-    }
-
-    /// Waits until `n` sessions were recorded, or fails the test.
-    pub fn expect_requests(&self, n: usize) -> Vec<SocksRequest> {
-        self.state
-            .requests
-            .wait_len(n, PATIENCE)
-            .unwrap_or_else(|| panic!("the SOCKS5 proxy did not get {n} requests; got {:#?}", self.requests()))
-    }
-
-    /// Tunnels opened (a success reply sent).
-    pub fn tunnels(&self) -> usize {
-        self.state.tunnels.load(Ordering::SeqCst)
-    }
-
-    pub fn accepts(&self) -> usize {
-        self.state.accepts.load(Ordering::SeqCst)
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
