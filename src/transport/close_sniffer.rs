@@ -144,9 +144,7 @@ mod tests {
             payload.extend_from_slice(&code.to_be_bytes());
         }
         payload.extend_from_slice(reason.as_bytes());
-        let mut frame = std::vec![0x88, payload.len() as u8];
-        frame.extend_from_slice(&payload);
-        frame
+        frame(0x8, &payload)
     }
 
     #[test]

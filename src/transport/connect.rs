@@ -18,7 +18,7 @@ use std::vec::Vec;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use tungstenite::protocol::{Role, WebSocket};
+use tungstenite::protocol::WebSocket;
 
 use super::error::TransportError;
 use super::eyeballs;
@@ -268,16 +268,9 @@ impl Connecting {
                             false,
                         ),
                         Some(upgraded) => {
-                            // The capacity becomes tungstenite's buffer's "original
-                            // capacity": what it allocates when received messages
-                            // still share the buffer. From an empty Vec it is zero,
-                            // and every read is then as short as one frame.
                             let tail = &answer[upgraded.head_len..];
-                            let mut rest = Vec::with_capacity(self.dialer.limits.read_buffer_size.max(tail.len()));
-                            rest.extend_from_slice(tail);
-                            stream.follow_frames(&rest);
-                            let config = Some(self.dialer.limits.websocket_config());
-                            let ws = WebSocket::from_partially_read(stream, rest, Role::Client, config);
+                            stream.follow_frames(tail);
+                            let ws = super::raw_link::client_websocket(stream, tail, &self.dialer.limits);
                             return Ok(Progress::Open(std::boxed::Box::new(Opened {
                                 ws,
                                 subprotocol: upgraded.subprotocol,

@@ -148,7 +148,7 @@ impl TransportError {
     }
 
     /// Maps a tungstenite error from an open link (I/O errors included).
-    pub fn from_websocket(error: tungstenite::Error) -> TransportError {
+    pub(crate) fn from_websocket(error: tungstenite::Error) -> TransportError {
         match error {
             tungstenite::Error::Io(e) => TransportError::from_io(e, true),
             other => TransportError::WebSocket(other),

@@ -53,6 +53,17 @@ pub(crate) fn read_error(sent: Option<Option<u16>>, error: tungstenite::Error) -
     }
 }
 
+/// The client's WebSocket over `stream`, open after an upgrade whose
+/// response came with `already_read`, the server's first bytes.
+pub(crate) fn client_websocket<S: Read + Write>(stream: S, already_read: &[u8], limits: &Limits) -> WebSocket<S> {
+    // The capacity becomes tungstenite's buffer's "original capacity": what
+    // it allocates when received messages still share the buffer. From an
+    // empty Vec it is zero, and every read is then as short as one frame.
+    let mut rest = Vec::with_capacity(limits.read_buffer_size.max(already_read.len()));
+    rest.extend_from_slice(already_read);
+    WebSocket::from_partially_read(stream, rest, Role::Client, Some(limits.websocket_config()))
+}
+
 /// The client's read path over any byte stream: what the session does with
 /// the bytes a server sends once the link is open. Not part of the stable
 /// API; it exists so that fuzz targets and tests exercise the real path.
@@ -94,11 +105,9 @@ impl<S: Read + Write> RawLink<S> {
     pub fn new(stream: S, already_read: &[u8], limits: &Limits) -> RawLink<S> {
         let mut sniffer = CloseSniffer::default();
         sniffer.feed(already_read);
-        let mut rest = Vec::with_capacity(limits.read_buffer_size.max(already_read.len()));
-        rest.extend_from_slice(already_read);
-        let stream = Followed { inner: stream, sniffer };
-        let ws = WebSocket::from_partially_read(stream, rest, Role::Client, Some(limits.websocket_config()));
-        RawLink { ws }
+        RawLink {
+            ws: client_websocket(Followed { inner: stream, sniffer }, already_read, limits),
+        }
     }
 
     /// The next message, ping or pong; `Ok(None)` when the stream would
