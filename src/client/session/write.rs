@@ -53,14 +53,23 @@ pub(super) fn count_and_bytes<'a>(messages: impl IntoIterator<Item = &'a Outgoin
         .fold((0, 0), |(n, bytes), o| (n + 1, bytes + o.message.len()))
 }
 
+/// A data message's payload and whether it is text; `None` for control
+/// messages.
+fn data_payload(message: &Message) -> Option<(bool, &[u8])> {
+    match message {
+        Message::Text(text) => Some((true, text.as_bytes())),
+        Message::Binary(data) => Some((false, data)),
+        _ => None,
+    }
+}
+
 /// Queues `message` on the link — data as the client's own frame, anything
 /// else through tungstenite — and returns the stream position after it.
 fn queue_message(ws: &mut WebSocket<Stream>, message: &Message) -> Result<u64, tungstenite::Error> {
-    match message {
-        Message::Text(text) => Ok(ws.get_mut().write_data(true, text.as_bytes())),
-        Message::Binary(data) => Ok(ws.get_mut().write_data(false, data)),
-        other => {
-            ws.write(other.clone())?;
+    match data_payload(message) {
+        Some((text, payload)) => Ok(ws.get_mut().write_data(text, payload)),
+        None => {
+            ws.write(message.clone())?;
             Ok(ws.get_ref().queued())
         }
     }
@@ -134,9 +143,9 @@ impl Session {
     /// through the queue; otherwise hands the message back for the queue.
     /// The bytes go to the kernel on the next turn, as queued ones do.
     pub(super) fn write_now(&mut self, message: Message) -> Result<(), Message> {
-        if !matches!(message, Message::Text(_) | Message::Binary(_)) {
+        let Some((text, payload)) = data_payload(&message) else {
             return Err(message);
-        }
+        };
         let limit = self.settings.dialer.limits.write_buffer_size as u64;
         let plain = self.acks.is_none() && !self.shared.has_default_ttl() && self.closing.is_open();
         let nothing_before = self.writer.opening.is_empty() && self.writer.pending.is_empty();
@@ -158,13 +167,7 @@ impl Session {
         if !self.shared.outbox.lock().hold_direct(message.len()) {
             return Err(message);
         }
-        let stream = open.ws.get_mut();
-        let end = match &message {
-            Message::Text(payload) => stream.write_data(true, payload.as_bytes()),
-            Message::Binary(payload) => stream.write_data(false, payload),
-            // Refused above.
-            _ => stream.queued(),
-        };
+        let end = open.ws.get_mut().write_data(text, payload);
         self.writer.in_flight.push_back((
             end,
             Outgoing {
