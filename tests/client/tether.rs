@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use wstether::client::{Client, ClientBuilder, ClientEvent, Ending, EventKind, Reason, Undelivered};
-use wstether::{BackoffConfig, Cause, Event, Jitter};
+use wstether::{BackoffConfig, Cause, Event, Failure, Jitter};
 
 use crate::support::{ms, PATIENCE};
 
@@ -97,6 +97,16 @@ impl Events {
             Some(event) => event,
             None => panic!("no {what} event within {PATIENCE:?}; saw {:#?}", self.seen),
         }
+    }
+
+    /// The next failed attempt: its number, the failure and the event's
+    /// detail; fails the test when none comes.
+    pub fn expect_connect_failed(&mut self, rx: &wstether::client::Events) -> (u32, Failure, Option<String>) {
+        let failed = self.expect(rx, "ConnectFailed", is_connect_failed);
+        let Event::ConnectFailed { attempt, failure } = supervisor(&failed) else {
+            unreachable!()
+        };
+        (attempt, failure, failed.detail)
     }
 
     /// Like [`Events::wait_kind`], failing the test when nothing matches.

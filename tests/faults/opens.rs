@@ -108,11 +108,8 @@ fn rate_limited_then_served(
         .unwrap();
     client.send("queued").unwrap();
     let mut events = Events::default();
-    let failed = events.expect(client.events(), "ConnectFailed", is_connect_failed);
-    let Event::ConnectFailed { failure, .. } = supervisor(&failed) else {
-        unreachable!()
-    };
-    assert_eq!(failure.cause, Cause::HttpStatus(status), "{:?}", failed.detail);
+    let (_, failure, detail) = events.expect_connect_failed(client.events());
+    assert_eq!(failure.cause, Cause::HttpStatus(status), "{detail:?}");
     assert!(matches!(failure.class, FailureClass::RetryLater { .. }), "{failure:?}");
     let scheduled = events.expect(client.events(), "ReconnectScheduled", is_scheduled);
     let Event::ReconnectScheduled { delay, .. } = supervisor(&scheduled) else {
@@ -204,11 +201,8 @@ fn open_deadline_holds(stall: impl Fn(Conn) + Send + Sync + 'static) {
     let client = fast_builder(&server.url()).connect_timeout(OPEN).connect().unwrap();
     client.send("queued").unwrap();
     let mut events = Events::default();
-    let failed = events.expect(client.events(), "ConnectFailed", is_connect_failed);
-    let Event::ConnectFailed { failure, .. } = supervisor(&failed) else {
-        unreachable!()
-    };
-    assert_eq!(failure.cause, Cause::Timeout, "{:?}", failed.detail);
+    let (_, failure, detail) = events.expect_connect_failed(client.events());
+    assert_eq!(failure.cause, Cause::Timeout, "{detail:?}");
     events.expect(client.events(), "ReconnectScheduled", is_scheduled);
     events.expect(client.events(), "Connected", is_connected);
 
@@ -243,17 +237,14 @@ fn unresolvable_host_fails_with_dns_and_backs_off() {
     client.send("queued").unwrap();
     let mut events = Events::default();
     for attempt in 1..=2u32 {
-        let failed = events.expect(client.events(), "ConnectFailed", is_connect_failed);
-        let Event::ConnectFailed { failure, attempt: n } = supervisor(&failed) else {
-            unreachable!()
-        };
+        let (n, failure, detail) = events.expect_connect_failed(client.events());
         assert_eq!(n, attempt);
         // A resolver without network may time out instead of answering.
         assert!(
             matches!(failure.cause, Cause::Dns | Cause::Timeout) && !failure.is_permanent(),
             "{failure:?}"
         );
-        let detail = failed.detail.expect("a detail");
+        let detail = detail.expect("a detail");
         if failure.cause == Cause::Dns {
             assert!(detail.contains("wstether-test.invalid"), "{detail}");
         }

@@ -100,11 +100,8 @@ fn tls_server_hello_never_sent_ends_at_the_open_deadline_then_backs_off() {
         .unwrap();
     client.send("queued").unwrap();
     let mut events = Events::default();
-    let failed = events.expect(client.events(), "ConnectFailed", is_connect_failed);
-    let Event::ConnectFailed { failure, .. } = supervisor(&failed) else {
-        unreachable!()
-    };
-    assert_eq!(failure.cause, Cause::Timeout, "{:?}", failed.detail);
+    let (_, failure, detail) = events.expect_connect_failed(client.events());
+    assert_eq!(failure.cause, Cause::Timeout, "{detail:?}");
     events.expect(client.events(), "ReconnectScheduled", is_scheduled);
     events.expect(client.events(), "Connected", is_connected);
     let accepted = server.journal().expect_accepts(1)[0];
