@@ -223,6 +223,32 @@ fn a_message_past_its_time_to_live_is_never_sent_and_comes_back_as_expired() {
     );
 }
 
+/// A message that expires in the queue while no link is open leaves the
+/// queue drained: a caller waiting for the drain hears of it then, not at
+/// the end of its wait.
+#[test]
+fn a_wait_for_the_drain_ends_when_the_last_queued_message_expires() {
+    let mut server = Server::start(crate::support::record);
+    server.stop();
+    let client = quick(&server.url()).connect().expect("a valid configuration");
+    client
+        .send_with(
+            "stale",
+            SendOptions {
+                ttl: Some(ms(100)),
+                ..SendOptions::default()
+            },
+        )
+        .expect("queued");
+    let started = Instant::now();
+    assert!(client.wait_drained(PATIENCE), "the queue drains by expiry");
+    let waited = started.elapsed();
+    assert!(waited < ms(2_000), "drained at 100 ms, heard of it after {waited:?}");
+    let undelivered = client.close();
+    assert_eq!(undelivered.len(), 1);
+    assert_eq!(undelivered[0].reason, Reason::Expired);
+}
+
 /// `msg:N` carries id N; the server's `ack:N` acknowledges it.
 fn id_of(prefix: &'static str) -> impl Fn(&Message) -> Option<u64> + Send + Sync {
     move |m| m.to_text().ok()?.strip_prefix(prefix)?.parse().ok()

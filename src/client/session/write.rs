@@ -354,7 +354,10 @@ impl Session {
         for outgoing in expired {
             self.hand_back(outgoing, Reason::Expired);
         }
+        // Expired in the queue they were never held, so `settled` does not
+        // signal for them: the queue may have drained here.
         self.shared.outbox.notify_space();
+        self.shared.outbox.notify_drained();
         self.report(EventKind::Expired { count }, None);
     }
 
