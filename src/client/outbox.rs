@@ -129,14 +129,9 @@ impl SharedOutbox {
         }
     }
 
-    /// Wakes senders blocked on a full queue once it is at most half full
-    /// (or closed). Waking them for every slot that frees made a sender and
-    /// the session wake each other for every message or two; a sender whose
-    /// deadline comes first still looks once more before giving up.
+    /// Wakes senders blocked on a full queue.
     pub(crate) fn notify_space(&self) {
-        if self.space.has_waiters() && self.lock().has_room_to_wake() {
-            self.space.notify_all();
-        }
+        self.space.notify_all();
     }
 
     /// Tells callers waiting for the queue to drain that it did (or that
@@ -170,14 +165,6 @@ enum Refusal {
 }
 
 impl Outbox {
-    /// At most half full, in messages and in bytes, or closed: worth waking
-    /// a blocked sender for.
-    fn has_room_to_wake(&self) -> bool {
-        let count = self.queue.len() + self.held;
-        let bytes = self.bytes + self.held_bytes;
-        self.closed || (count <= self.capacity / 2 && bytes <= self.byte_capacity / 2)
-    }
-
     /// Queues `outgoing`, or hands it back with the reason.
     fn push(&mut self, outgoing: Outgoing) -> Result<(), (Refusal, Outgoing)> {
         if self.closed {

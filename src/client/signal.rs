@@ -51,11 +51,6 @@ impl Signal {
         guard
     }
 
-    /// Whether a thread waits (or is about to, holding the mutex).
-    pub(crate) fn has_waiters(&self) -> bool {
-        self.waiters.load(Ordering::SeqCst) > 0
-    }
-
     /// Wakes every waiter, if there is one. Call it after changing, under
     /// the waiters' mutex, what they wait for.
     pub(crate) fn notify_all(&self) {

@@ -249,6 +249,30 @@ fn a_wait_for_the_drain_ends_when_the_last_queued_message_expires() {
     assert_eq!(undelivered[0].reason, Reason::Expired);
 }
 
+/// A sender waiting for room in a full queue gets the first slot that
+/// frees, even when the queue stays nearly full.
+#[test]
+fn a_blocked_sender_takes_the_first_slot_that_frees() {
+    let mut server = Server::start(crate::support::record);
+    server.stop();
+    let client = quick(&server.url())
+        .queue_capacity(4)
+        .connect()
+        .expect("a valid configuration");
+    let with_ttl = |ttl| SendOptions {
+        ttl: Some(ttl),
+        ..SendOptions::default()
+    };
+    client.send_with("short-lived", with_ttl(ms(100))).expect("queued");
+    for text in ["a", "b", "c"] {
+        client.send_with(text, with_ttl(PATIENCE)).expect("queued");
+    }
+    let started = Instant::now();
+    client.send_timeout("d", PATIENCE).expect("room once the first expired");
+    let waited = started.elapsed();
+    assert!(waited < ms(2_000), "a slot freed at 100 ms, taken after {waited:?}");
+}
+
 /// `msg:N` carries id N; the server's `ack:N` acknowledges it.
 fn id_of(prefix: &'static str) -> impl Fn(&Message) -> Option<u64> + Send + Sync {
     move |m| m.to_text().ok()?.strip_prefix(prefix)?.parse().ok()
