@@ -88,7 +88,7 @@ impl Hosted {
     /// Gives the session its turns until it has nothing ready, handing what
     /// it produced to the caller's queues. `true` once it has finished.
     fn serve(&mut self) -> bool {
-        while let Some(item) = self.session.poll_hosted() {
+        while let Some(item) = self.session.poll(Some(Duration::ZERO)) {
             match item {
                 Incoming::Message(message) => self.held.push_back(message),
                 // A caller who ignores events must not stall the link.

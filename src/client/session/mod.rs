@@ -359,16 +359,6 @@ impl Session {
         }
     }
 
-    /// [`Session::poll`] with a zero timeout for the I/O thread, which hands
-    /// messages to the client's queue: their room in the budget stays taken
-    /// until the caller reads them there.
-    pub(crate) fn poll_hosted(&mut self) -> Option<Incoming> {
-        if let Some(item) = self.ready.pop() {
-            return Some(item);
-        }
-        self.next(Read::Idle, Some(Duration::ZERO))
-    }
-
     /// The next item after `read`, the pass's last read: from the ready
     /// queue, else from the read pass in progress, else after a turn (one
     /// without waiting first, so that a caller polling with a zero timeout
@@ -457,7 +447,7 @@ impl Session {
         let Link::Open(open) = &self.link else {
             return false;
         };
-        let may_read = open.readable && !self.reading_paused && self.shared.budget.has_room();
+        let may_read = open.readable && !self.reading_held_back();
         let may_write = open.writable && (open.ws.get_ref().has_output() || self.writer.has_work(&self.shared));
         may_read || may_write
     }
@@ -504,8 +494,7 @@ impl Session {
         self.drain(now);
         self.advance_attempt(now);
         self.write(now);
-        self.open_read_pass();
-        if pull && self.read_pass_open() {
+        if self.open_read_pass() && pull {
             return;
         }
         self.read();

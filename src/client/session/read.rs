@@ -41,28 +41,32 @@ pub(super) enum Read {
 }
 
 impl Session {
-    /// Opens a read pass on the open link unless one is open.
-    pub(super) fn open_read_pass(&mut self) {
-        if let Link::Open(open) = &mut self.link {
-            if open.pass.is_none() {
-                open.pass = Some(ReadPass {
-                    frames: 0,
-                    data: false,
-                    control: false,
-                    received_before: open.ws.get_ref().received(),
-                });
-            }
+    /// Opens a read pass on the open link unless one is open; whether one
+    /// is open now.
+    pub(super) fn open_read_pass(&mut self) -> bool {
+        let Link::Open(open) = &mut self.link else {
+            return false;
+        };
+        if open.pass.is_none() {
+            open.pass = Some(ReadPass {
+                frames: 0,
+                data: false,
+                control: false,
+                received_before: open.ws.get_ref().received(),
+            });
         }
+        true
     }
 
-    /// Whether a read pass is open.
-    pub(super) fn read_pass_open(&self) -> bool {
-        matches!(&self.link, Link::Open(open) if open.pass.is_some())
+    /// Whether reading waits for the caller: paused, or (hosted) the
+    /// caller's budget is full. A session the caller drives itself reads
+    /// only when polled, so its budget never fills.
+    pub(super) fn reading_held_back(&self) -> bool {
+        self.reading_paused || (self.hosted && !self.shared.budget.has_room())
     }
 
-    /// Reads a whole pass into the ready queue.
+    /// Reads the open pass whole into the ready queue.
     pub(super) fn read(&mut self) {
-        self.open_read_pass();
         loop {
             match self.read_next() {
                 Read::Message(message) => self.ready.push_message(message),
@@ -152,7 +156,7 @@ impl Session {
         let received = open.ws.get_ref().received() != pass.received_before;
         // Data that waits because the caller is slow is still data: neither
         // the pong nor the idle deadline may blame the server for it.
-        if pass.data || ((self.reading_paused || !self.shared.budget.has_room()) && unread) {
+        if pass.data || (self.reading_held_back() && unread) {
             self.sup.handle_inbound(now, Inbound::Data);
         } else if pass.control || received {
             // Part of a large message arriving slowly proves the link alive.
@@ -177,8 +181,7 @@ impl Session {
         let Link::Open(open) = &self.link else {
             return;
         };
-        let held_back = self.reading_paused || !self.shared.budget.has_room();
-        if held_back && open.readable {
+        if self.reading_held_back() && open.readable {
             self.sup.handle_inbound(now, Inbound::Data);
         }
     }
