@@ -165,20 +165,25 @@ enum Refusal {
 }
 
 impl Outbox {
+    /// Whether one more message of `bytes` fits the bounds. What the session
+    /// holds counts too: taking messages for the link must not make room for
+    /// more than the bounds allow. A message larger than the byte budget
+    /// still fits when nothing else is accepted; otherwise it could never be
+    /// sent.
+    fn has_room_for(&self, bytes: usize) -> bool {
+        let count = self.queue.len() + self.held;
+        let accepted_bytes = self.bytes + self.held_bytes;
+        let over_bytes = count > 0 && accepted_bytes.saturating_add(bytes) > self.byte_capacity;
+        count < self.capacity && !over_bytes
+    }
+
     /// Queues `outgoing`, or hands it back with the reason.
     fn push(&mut self, outgoing: Outgoing) -> Result<(), (Refusal, Outgoing)> {
         if self.closed {
             return Err((Refusal::Closed, outgoing));
         }
         let bytes = size(&outgoing.message);
-        // What the session holds counts too: taking messages for the link
-        // must not make room for more than the bounds allow. A message larger
-        // than the byte budget still goes through when nothing is held;
-        // otherwise it could never be sent.
-        let count = self.queue.len() + self.held;
-        let held_bytes = self.bytes + self.held_bytes;
-        let over_bytes = count > 0 && held_bytes.saturating_add(bytes) > self.byte_capacity;
-        if count >= self.capacity || over_bytes {
+        if !self.has_room_for(bytes) {
             return Err((Refusal::Full, outgoing));
         }
         self.bytes += bytes;
@@ -285,11 +290,7 @@ impl Outbox {
     /// `false` when it must queue instead (something is queued, the queue
     /// is closed or full).
     pub(crate) fn hold_direct(&mut self, bytes: usize) -> bool {
-        if self.closed || !self.is_empty() {
-            return false;
-        }
-        let over_bytes = self.held > 0 && self.held_bytes.saturating_add(bytes) > self.byte_capacity;
-        if self.held >= self.capacity || over_bytes {
+        if self.closed || !self.is_empty() || !self.has_room_for(bytes) {
             return false;
         }
         self.held += 1;
