@@ -177,6 +177,13 @@ impl Outbox {
         count < self.capacity && !over_bytes
     }
 
+    /// Whether at most half of each bound is taken.
+    pub(crate) fn is_half_free(&self) -> bool {
+        let count = self.queue.len() + self.held;
+        let bytes = self.bytes + self.held_bytes;
+        count <= self.capacity / 2 && bytes <= self.byte_capacity / 2
+    }
+
     /// Queues `outgoing`, or hands it back with the reason.
     fn push(&mut self, outgoing: Outgoing) -> Result<(), (Refusal, Outgoing)> {
         if self.closed {

@@ -114,11 +114,26 @@ impl Shared {
     }
 
     /// Wakes the session for new work, once per sleep rather than once per
-    /// message.
+    /// message, and not while it waits for its socket to take more.
     pub(crate) fn wake(&self) {
         if !self.wake_pending.swap(true, Ordering::SeqCst) {
             let _ = self.waker.wake();
         }
+    }
+
+    /// The session's socket is full and its writable edge will wake it:
+    /// until then a send need not, since its bytes could not go anywhere
+    /// (on a link faster to fill than to drain that was one system call
+    /// per message). Requests and messages with a time-to-live still wake
+    /// it; the flag clears on the session's next turn.
+    pub(crate) fn waiting_for_socket(&self) {
+        self.wake_pending.store(true, Ordering::SeqCst);
+    }
+
+    /// Wakes the session whatever it waits for.
+    fn wake_always(&self) {
+        self.wake_pending.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
     }
 
     /// The session is about to look for work: later requests must wake it.
@@ -155,9 +170,15 @@ impl Shared {
                 ack_id,
             },
         };
+        // Its expiry must reach the session's timers even while the socket
+        // is full.
+        let expires = outgoing.meta.expires.is_some();
         self.outbox
             .push(outgoing, options.wait.map(|wait| StdInstant::now() + wait))?;
-        self.wake();
+        match expires {
+            true => self.wake_always(),
+            false => self.wake(),
+        }
         Ok(receipt)
     }
 
@@ -170,7 +191,7 @@ impl Shared {
     pub(crate) fn request(&self, change: impl FnOnce(&mut Control)) {
         change(&mut self.control.lock().unwrap_or_else(|p| p.into_inner()));
         self.control_pending.store(true, Ordering::Release);
-        self.wake();
+        self.wake_always();
     }
 
     /// Whether other threads asked for something the session has not taken.

@@ -250,3 +250,74 @@ fn a_session_that_only_sends_keeps_feeding_the_socket_between_turns() {
     }
     assert_eq!(frames.load(Ordering::SeqCst), sent, "every message arrives");
 }
+
+/// Whether `session`'s fd turns readable within `within`.
+fn fd_signals(session: &wstether::client::Session, within: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut poll = mio::Poll::new().expect("a poller");
+    let fd = session.as_raw_fd();
+    poll.registry()
+        .register(&mut mio::unix::SourceFd(&fd), mio::Token(0), mio::Interest::READABLE)
+        .expect("the session's fd registers");
+    let mut events = mio::Events::with_capacity(4);
+    poll.poll(&mut events, Some(within)).expect("poll");
+    !events.is_empty()
+}
+
+/// While its socket is full, a send does not wake the session: its bytes
+/// could go nowhere, and the socket's writable edge wakes the session when
+/// they can. (On a link filled faster than it drains, that wake-up was one
+/// system call per message.) A message with a time-to-live, whose expiry
+/// the session must schedule, and a request from the caller still wake it.
+#[test]
+fn a_send_into_a_full_socket_leaves_the_session_asleep() {
+    let server = Server::start(|conn| {
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        raw.stop_reading(Instant::now() + PATIENCE);
+    });
+    let mut session = quick(&server.url()).session().expect("a valid configuration");
+    let mut seen = Vec::new();
+    crate::poll_until_connected(&mut session, &mut seen);
+    // Fill the socket and the link's buffer, until the session waits for
+    // the socket with messages queued.
+    let payload = vec![7u8; 64 << 10];
+    let mut sent = 0;
+    loop {
+        session.send(payload.clone()).expect("room in the queue");
+        sent += 1;
+        while let Some(item) = session.poll(Some(Duration::ZERO)) {
+            seen.push(item);
+        }
+        if session.queued() > 0 && session.timeout() != Some(Duration::ZERO) {
+            break;
+        }
+        assert!(sent < 4_000, "the socket never filled");
+    }
+    assert!(!fd_signals(&session, ms(100)), "the session waits for its socket");
+    // More than the link's buffer takes, so that some are queued.
+    for _ in 0..4 {
+        session.send(payload.clone()).expect("room in the queue");
+    }
+    assert!(
+        !fd_signals(&session, ms(200)),
+        "a send woke a session waiting for its socket"
+    );
+
+    session
+        .send_with(
+            "with a time-to-live",
+            SendOptions {
+                ttl: Some(PATIENCE),
+                ..SendOptions::default()
+            },
+        )
+        .expect("room in the queue");
+    assert!(
+        fd_signals(&session, PATIENCE),
+        "a send with a time-to-live wakes the session"
+    );
+    while session.poll(Some(Duration::ZERO)).is_some() {}
+    assert!(!fd_signals(&session, ms(100)), "the wake-up was taken");
+    session.mark_healthy();
+    assert!(fd_signals(&session, PATIENCE), "a request wakes the session");
+}

@@ -510,6 +510,7 @@ impl Session {
             self.finish();
         }
         self.publish();
+        self.end_turn();
     }
 
     /// Carries out what other threads asked for.
