@@ -264,6 +264,11 @@ impl Outbox {
         self.link_open = false;
     }
 
+    /// Subscriptions added while the link is open wait to be sent.
+    pub(crate) fn has_fresh_subscriptions(&self) -> bool {
+        !self.fresh_subscriptions.is_empty()
+    }
+
     pub(crate) fn pop_fresh_subscription(&mut self) -> Option<Message> {
         self.fresh_subscriptions.pop_front().map(|(_, m)| m)
     }

@@ -389,3 +389,36 @@ fn a_written_message_waiting_for_its_acknowledgement_is_sent_again_even_past_its
     let links: Vec<usize> = server.journal().messages().iter().map(|(c, _)| *c).collect();
     assert_eq!(links, [0, 1]);
 }
+
+/// With the acknowledgement window full, the session waits for an
+/// acknowledgement instead of turning without pause (it did: a busy
+/// loop on the I/O thread until the server acknowledged).
+#[test]
+fn a_full_acknowledgement_window_leaves_the_session_idle() {
+    let server = Server::start(crate::support::record);
+    let mut session = quick(&server.url())
+        .acknowledge(1, id_of("msg:"), id_of("ack:"))
+        .session()
+        .expect("a valid configuration");
+    let mut seen = Vec::new();
+    crate::poll_until_connected(&mut session, &mut seen);
+    for i in 0..3 {
+        session.send(format!("msg:{i}")).expect("queued");
+    }
+    // The first goes out; the others wait for its acknowledgement, which
+    // never comes.
+    let deadline = Instant::now() + PATIENCE;
+    while session.timeout() == Some(Duration::ZERO) && Instant::now() < deadline {
+        session.poll(Some(Duration::ZERO));
+    }
+    assert_ne!(session.timeout(), Some(Duration::ZERO), "the session never went idle");
+    server
+        .journal()
+        .wait_for(PATIENCE, |seen| {
+            seen.iter()
+                .any(|s| matches!(s, crate::support::Seen::Message { text, .. } if text == "msg:0"))
+                .then_some(())
+        })
+        .expect("the first message reaches the server");
+    assert_eq!(session.queued(), 3, "one awaits its acknowledgement, two the window");
+}

@@ -448,7 +448,7 @@ impl Session {
             return false;
         };
         let may_read = open.readable && !self.reading_held_back();
-        let may_write = open.writable && (open.ws.get_ref().has_output() || self.writer.has_work(&self.shared));
+        let may_write = open.writable && (open.ws.get_ref().has_output() || self.has_write_work());
         may_read || may_write
     }
 

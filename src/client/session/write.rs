@@ -86,9 +86,22 @@ impl Writer {
         self.pending() == 0
     }
 
-    /// Whether a turn could write something now.
-    pub(super) fn has_work(&self, shared: &Shared) -> bool {
-        !self.opening.is_empty() || !self.pending.is_empty() || !shared.outbox.lock().is_empty()
+    /// Whether a turn could write something now. With the acknowledgement
+    /// window full, a message that needs an acknowledgement waits for one
+    /// (and what is queued behind it), so it is no work: counting it made
+    /// the session turn without pause until the server acknowledged.
+    pub(super) fn has_work(&self, shared: &Shared, window: usize) -> bool {
+        if !self.opening.is_empty() {
+            return true;
+        }
+        let window_full = self.unacknowledged.len() + self.in_flight.len() >= window;
+        match self.pending.front() {
+            Some(next) => !window_full || next.meta.ack_id.is_none(),
+            None => {
+                let outbox = shared.outbox.lock();
+                outbox.has_fresh_subscriptions() || (!window_full && !outbox.is_empty())
+            }
+        }
     }
 
     /// When the earliest message the writer holds unsent expires.
@@ -385,6 +398,12 @@ impl Session {
         self.shared.outbox.notify_drained();
     }
 
+    /// Whether a turn could write something now.
+    pub(super) fn has_write_work(&self) -> bool {
+        let window = self.acks.as_ref().map_or(usize::MAX, |acks| acks.window);
+        self.writer.has_work(&self.shared, window)
+    }
+
     /// The turn is over. Waiting for a full socket, the session need not be
     /// woken for more to write, and what it holds settles once the socket
     /// takes it. With more to write at once, the next turn settles more.
@@ -397,7 +416,7 @@ impl Session {
                 let unsent = open.ws.get_ref().has_output();
                 (
                     !open.writable && unsent,
-                    open.writable && (unsent || self.writer.has_work(&self.shared)),
+                    open.writable && (unsent || self.has_write_work()),
                 )
             }
             _ => (false, false),
