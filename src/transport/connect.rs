@@ -269,8 +269,8 @@ impl Connecting {
                         ),
                         Some(upgraded) => {
                             let tail = &answer[upgraded.head_len..];
-                            stream.follow_frames(tail);
-                            let ws = super::raw_link::client_websocket(stream, tail, &self.dialer.limits);
+                            stream.open_inbox(tail, &self.dialer.limits);
+                            let ws = super::raw_link::client_websocket(stream, &self.dialer.limits);
                             return Ok(Progress::Open(std::boxed::Box::new(Opened {
                                 ws,
                                 subprotocol: upgraded.subprotocol,

@@ -17,6 +17,7 @@ pub(crate) mod connect;
 mod error;
 mod eyeballs;
 pub(crate) mod frame;
+pub(crate) mod inbox;
 mod limits;
 mod proxy;
 pub(crate) mod raw_link;

@@ -1,6 +1,7 @@
-//! How the client reads an open link: tungstenite's frame layer with the
-//! link's limits, over a stream whose bytes the close-code follower sees,
-//! and what a close frame or a read error becomes.
+//! How the client reads an open link: plain data frames decoded by the
+//! link's inbox, every other frame by tungstenite's frame layer with the
+//! link's limits (the close-code follower sees those), and what a close
+//! frame or a read error becomes.
 //!
 //! The session reads its [`super::stream::Stream`] this way; [`RawLink`] is
 //! the same path over any byte stream, for fuzz targets and tests that play
@@ -8,12 +9,11 @@
 
 use std::io::{self, Read, Write};
 use std::string::String;
-use std::vec::Vec;
 
 use tungstenite::protocol::{CloseFrame, Role, WebSocket};
 use tungstenite::Message;
 
-use super::close_sniffer::CloseSniffer;
+use super::inbox::{Inbox, Next};
 use super::{Limits, TransportError};
 
 /// The error that ends a link when the server closed it first: `sent` is
@@ -53,15 +53,45 @@ pub(crate) fn read_error(sent: Option<Option<u16>>, error: tungstenite::Error) -
     }
 }
 
-/// The client's WebSocket over `stream`, open after an upgrade whose
-/// response came with `already_read`, the server's first bytes.
-pub(crate) fn client_websocket<S: Read + Write>(stream: S, already_read: &[u8], limits: &Limits) -> WebSocket<S> {
-    // The capacity becomes tungstenite's buffer's "original capacity": what
-    // it allocates when received messages still share the buffer. From an
-    // empty Vec it is zero, and every read is then as short as one frame.
-    let mut rest = Vec::with_capacity(limits.read_buffer_size.max(already_read.len()));
-    rest.extend_from_slice(already_read);
-    WebSocket::from_partially_read(stream, rest, Role::Client, Some(limits.websocket_config()))
+/// Tungstenite's read buffer behind an inbox: it is handed one frame at a
+/// time, and only the frames the inbox does not decode; each read clears
+/// this much of its buffer first.
+const FRAME_LAYER_READ: usize = 4 << 10;
+
+/// The client's WebSocket over `stream`, whose inbox holds the server's
+/// bytes read with the upgrade response.
+pub(crate) fn client_websocket<S: Read + Write>(stream: S, limits: &Limits) -> WebSocket<S> {
+    let config = limits.websocket_config().read_buffer_size(FRAME_LAYER_READ);
+    WebSocket::from_raw_socket(stream, Role::Client, Some(config))
+}
+
+/// The next message of an open link: from the inbox when it decodes it,
+/// otherwise through tungstenite, whose reads come to the inbox.
+/// `Ok(None)`: nothing now (the stream would block).
+#[inline(always)]
+pub(crate) fn read_message<S: Read + Write>(
+    ws: &mut WebSocket<S>,
+    next: impl FnOnce(&mut S) -> Next,
+) -> Result<Option<Message>, tungstenite::Error> {
+    // Tungstenite refuses data after the server's close; so does this.
+    if ws.can_read() {
+        match next(ws.get_mut()) {
+            Next::Message(message) => return Ok(Some(message)),
+            Next::WouldBlock => return Ok(None),
+            Next::FrameLayer => {}
+        }
+    }
+    let message = ws.read()?;
+    if matches!(message, Message::Ping(_) | Message::Close(_)) {
+        // The pong or the close reply tungstenite queued goes to the stream
+        // now: tungstenite writes it only when it reads or writes again,
+        // and the messages after a ping may all be decoded by the inbox.
+        match ws.flush() {
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => other?,
+        }
+    }
+    Ok(Some(message))
 }
 
 /// The client's read path over any byte stream: what the session does with
@@ -73,19 +103,17 @@ pub struct RawLink<S: Read + Write> {
     ws: WebSocket<Followed<S>>,
 }
 
-/// A stream whose inbound bytes the close-code follower sees, as
-/// [`super::stream::Stream`] does.
+/// A stream read through an inbox, as [`super::stream::Stream`] is.
 #[derive(Debug)]
 struct Followed<S> {
     inner: S,
-    sniffer: CloseSniffer,
+    inbox: Inbox,
 }
 
 impl<S: Read> Read for Followed<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sniffer.feed(&buf[..n]);
-        Ok(n)
+        let inner = &mut self.inner;
+        self.inbox.read_for_frame_layer(buf, |into| inner.read(into))
     }
 }
 
@@ -103,10 +131,10 @@ impl<S: Read + Write> RawLink<S> {
     /// A link open over `stream`; `already_read` are the server's first
     /// bytes, read with the upgrade response.
     pub fn new(stream: S, already_read: &[u8], limits: &Limits) -> RawLink<S> {
-        let mut sniffer = CloseSniffer::default();
-        sniffer.feed(already_read);
+        let max_payload = limits.max_frame_size.min(limits.max_message_size);
+        let inbox = Inbox::new(already_read, limits.read_buffer_size, max_payload);
         RawLink {
-            ws: client_websocket(Followed { inner: stream, sniffer }, already_read, limits),
+            ws: client_websocket(Followed { inner: stream, inbox }, limits),
         }
     }
 
@@ -114,9 +142,13 @@ impl<S: Read + Write> RawLink<S> {
     /// block or was interrupted. An error ends the link: the server's close
     /// is [`TransportError::Closed`] with the code as the server sent it.
     pub fn read(&mut self) -> Result<Option<Message>, TransportError> {
-        match self.ws.read() {
-            Ok(Message::Close(frame)) => Err(closed_by_server(self.server_close(), frame)),
-            Ok(message) => Ok(Some(message)),
+        let next = read_message(&mut self.ws, |followed| {
+            let inner = &mut followed.inner;
+            followed.inbox.next(|into| inner.read(into))
+        });
+        match next {
+            Ok(Some(Message::Close(frame))) => Err(closed_by_server(self.server_close(), frame)),
+            Ok(message) => Ok(message),
             Err(tungstenite::Error::Io(e))
                 if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) =>
             {
@@ -129,6 +161,6 @@ impl<S: Read + Write> RawLink<S> {
     /// The code of the server's close frame as sent: `Some(None)` for a
     /// close without a code, `None` before any close frame.
     pub fn server_close(&self) -> Option<Option<u16>> {
-        self.ws.get_ref().sniffer.server_close()
+        self.ws.get_ref().inbox.server_close()
     }
 }

@@ -15,19 +15,36 @@ use std::vec::Vec;
 
 use mio::net::TcpStream;
 
-use super::close_sniffer::CloseSniffer;
 use super::frame::{write_data_frame, Masks};
+use super::inbox::{Inbox, Next};
 
 /// Plaintext handed to rustls at a time: one full TLS record.
 #[cfg(feature = "tls")]
 const TLS_CHUNK: usize = 16 * 1024;
 
-/// A non-blocking byte stream with its own outbound queue.
+/// The socket and, over it, TLS: where received bytes come from.
 #[derive(Debug)]
-pub(crate) struct Stream {
+struct Wire {
     tcp: TcpStream,
     #[cfg(feature = "tls")]
     tls: Option<std::boxed::Box<rustls::ClientConnection>>,
+    /// rustls met a bad record after plaintext that was still delivered.
+    #[cfg(feature = "tls")]
+    tls_fault: bool,
+    /// Bytes read from the socket (wrapping): any of them proves the link alive.
+    received: u64,
+    /// The last read from the socket did not fill its buffer: the socket
+    /// was empty then, and the next read would only say "would block".
+    drained: bool,
+    /// The peer's end was signalled: its edge is not signalled again, so
+    /// every read goes to the socket.
+    read_closed: bool,
+}
+
+/// A non-blocking byte stream with its own outbound queue.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    wire: Wire,
     out: Vec<u8>,
     /// Bytes at the front of `out` already handed on.
     out_start: usize,
@@ -36,54 +53,53 @@ pub(crate) struct Stream {
     queued: u64,
     handed: u64,
     sent: u64,
-    /// Bytes read from the socket (wrapping): any of them proves the link alive.
-    received: u64,
-    /// Follows the server's frames once the link is open.
-    sniffer: Option<CloseSniffer>,
+    /// The server's bytes once the link is open: read ahead of tungstenite.
+    inbox: Option<Inbox>,
     /// Keys for the data frames written here.
     masks: Masks,
-    /// rustls met a bad record after plaintext that was still delivered.
-    #[cfg(feature = "tls")]
-    tls_fault: bool,
 }
 
 impl Stream {
     pub(crate) fn new(tcp: TcpStream) -> Stream {
         Stream {
-            tcp,
-            #[cfg(feature = "tls")]
-            tls: None,
+            wire: Wire {
+                tcp,
+                #[cfg(feature = "tls")]
+                tls: None,
+                #[cfg(feature = "tls")]
+                tls_fault: false,
+                received: 0,
+                drained: false,
+                read_closed: false,
+            },
             out: Vec::new(),
             out_start: 0,
             queued: 0,
             handed: 0,
             sent: 0,
-            received: 0,
-            sniffer: None,
+            inbox: None,
             masks: Masks::new(),
-            #[cfg(feature = "tls")]
-            tls_fault: false,
         }
     }
 
     /// The socket, for registering with a poller.
     pub(crate) fn tcp_mut(&mut self) -> &mut TcpStream {
-        &mut self.tcp
+        &mut self.wire.tcp
     }
 
     /// Starts TLS over this stream (directly, or through a proxy's tunnel).
     #[cfg(feature = "tls")]
     pub(crate) fn start_tls(&mut self, connection: rustls::ClientConnection) {
-        self.tls = Some(std::boxed::Box::new(connection));
+        self.wire.tls = Some(std::boxed::Box::new(connection));
     }
 
     /// Drives the TLS handshake as far as the socket allows; `true` once it
     /// is done.
     #[cfg(feature = "tls")]
     pub(crate) fn handshake(&mut self) -> io::Result<bool> {
-        while let Some(tls) = self.tls.as_deref_mut() {
+        while let Some(tls) = self.wire.tls.as_deref_mut() {
             if tls.wants_write() {
-                match tls.write_tls(&mut self.tcp) {
+                match tls.write_tls(&mut self.wire.tcp) {
                     Ok(_) => continue,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                     Err(e) => return Err(e),
@@ -92,9 +108,9 @@ impl Stream {
             if !tls.is_handshaking() {
                 return Ok(true);
             }
-            match tls.read_tls(&mut self.tcp) {
+            match tls.read_tls(&mut self.wire.tcp) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => self.received = self.received.wrapping_add(n as u64),
+                Ok(n) => self.wire.received = self.wire.received.wrapping_add(n as u64),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
@@ -103,22 +119,42 @@ impl Stream {
         Ok(true)
     }
 
-    /// Starts following the server's frames: the link is open, and
-    /// `already_read` are its first bytes, read with the upgrade response.
-    pub(crate) fn follow_frames(&mut self, already_read: &[u8]) {
-        let mut sniffer = CloseSniffer::default();
-        sniffer.feed(already_read);
-        self.sniffer = Some(sniffer);
+    /// The link is open: `already_read` are the server's first bytes, read
+    /// with the upgrade response; from here on the server's bytes are read
+    /// ahead of tungstenite (see [`Inbox`]).
+    pub(crate) fn open_inbox(&mut self, already_read: &[u8], limits: &super::Limits) {
+        let max_payload = limits.max_frame_size.min(limits.max_message_size);
+        self.inbox = Some(Inbox::new(already_read, limits.read_buffer_size, max_payload));
+        // Readiness seen while connecting is not seen again: read first.
+        self.wire.drained = false;
     }
 
     /// The code of the first close frame the server sent, as sent.
     pub(crate) fn server_close(&self) -> Option<Option<u16>> {
-        self.sniffer.as_ref().and_then(CloseSniffer::server_close)
+        self.inbox.as_ref().and_then(Inbox::server_close)
+    }
+
+    /// The socket signalled readable (`closed`: and the peer's end, which
+    /// may wait behind the data a short read leaves): whatever was read
+    /// before, it may hold more now.
+    pub(crate) fn readable_again(&mut self, closed: bool) {
+        self.wire.drained = false;
+        self.wire.read_closed |= closed;
     }
 
     /// Bytes read from the socket so far (wrapping).
     pub(crate) fn received(&self) -> u64 {
-        self.received
+        self.wire.received
+    }
+
+    /// The next message if the inbox decodes it (see [`Inbox::next`]).
+    #[inline]
+    pub(crate) fn next_message(&mut self) -> Next {
+        let wire = &mut self.wire;
+        match &mut self.inbox {
+            Some(inbox) => inbox.next(|buf| wire.read(buf)),
+            None => Next::FrameLayer,
+        }
     }
 
     /// Queues a text (`text`) or binary message as one masked frame;
@@ -151,7 +187,7 @@ impl Stream {
     /// Whether anything waits to go out (queued bytes, or TLS records).
     pub(crate) fn has_output(&self) -> bool {
         #[cfg(feature = "tls")]
-        if self.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
+        if self.wire.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
             return true;
         }
         self.out_start < self.out.len()
@@ -160,10 +196,10 @@ impl Stream {
     /// Moves queued bytes to the kernel until the socket would block.
     pub(crate) fn send(&mut self) -> io::Result<()> {
         #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls.as_deref_mut() {
+        if let Some(tls) = self.wire.tls.as_deref_mut() {
             loop {
                 if tls.wants_write() {
-                    match tls.write_tls(&mut self.tcp) {
+                    match tls.write_tls(&mut self.wire.tcp) {
                         Ok(_) => continue,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => return Err(e),
@@ -187,7 +223,7 @@ impl Stream {
             return Ok(());
         }
         while self.out_start < self.out.len() {
-            match self.tcp.write(&self.out[self.out_start..]) {
+            match self.wire.tcp.write(&self.out[self.out_start..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out_start += n;
@@ -213,8 +249,11 @@ impl Stream {
             self.out_start = 0;
         }
     }
+}
 
-    fn read_socket(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Wire {
+    /// Plaintext from the server: from rustls, or straight from the socket.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = self.tls.as_deref_mut() {
             loop {
@@ -244,19 +283,29 @@ impl Stream {
                 }
             }
         }
+        if core::mem::take(&mut self.drained) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let n = self.tcp.read(buf)?;
         self.received = self.received.wrapping_add(n as u64);
+        // A read that leaves room emptied the socket, and data arriving
+        // after it brings a new readiness edge: the read after it is
+        // skipped (the reasoning tokio applies to epoll and kqueue). At
+        // small messages that was a system call in three.
+        self.drained = n > 0 && n < buf.len() && !self.read_closed;
         Ok(n)
     }
 }
 
+/// Tungstenite's reads: a frame at a time from the inbox once the link is
+/// open.
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.read_socket(buf)?;
-        if let Some(sniffer) = &mut self.sniffer {
-            sniffer.feed(&buf[..n]);
+        let wire = &mut self.wire;
+        match &mut self.inbox {
+            Some(inbox) => inbox.read_for_frame_layer(buf, |into| wire.read(into)),
+            None => wire.read(buf),
         }
-        Ok(n)
     }
 }
 

@@ -90,3 +90,38 @@ fn close_against_a_silent_peer_gives_up_after_the_close_timeout() {
         "hang-up after close",
     );
 }
+
+/// A close from the server is answered with a close frame, as RFC 6455
+/// asks, before the link is dropped; the answer echoes the code. (The reply
+/// tungstenite queued used to stay in its buffer: the server saw the link
+/// end without one.)
+#[test]
+fn the_servers_close_is_answered_with_a_close_frame() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = Server::start(move |conn| {
+        if conn.conn > 0 {
+            return record(conn);
+        }
+        let Some(mut peer) = conn.upgrade_raw() else { return };
+        peer.send_close(4001);
+        let deadline = Instant::now() + PATIENCE;
+        let reply = loop {
+            match peer.next_frame(deadline) {
+                RawStep::Frame(frame) if frame.opcode == 0x8 => break Some(frame.payload),
+                RawStep::Frame(_) => continue,
+                _ => break None,
+            }
+        };
+        let _ = tx.lock().unwrap().send(reply);
+    });
+    let client = fast_builder(&server.url()).connect().unwrap();
+    let reply = rx.recv_timeout(PATIENCE).expect("the server's handler ends");
+    let reply = reply.expect("a close frame in reply");
+    assert_eq!(
+        reply.get(..2),
+        Some(&4001u16.to_be_bytes()[..]),
+        "the reply echoes the code"
+    );
+    client.close();
+}

@@ -208,3 +208,37 @@ fn pongs_dropped_while_tcp_stays_up_trip_the_heartbeat_timeout() {
     assert_nothing_lost(&got, &["sub"], &sent);
     assert!(client.close().is_empty());
 }
+
+/// A server's ping in the middle of a stream of messages is answered at
+/// once, though every message around it is decoded without tungstenite
+/// (which writes its queued pong only when it reads or writes again).
+#[test]
+fn a_ping_amid_a_stream_of_messages_is_answered_at_once() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = Server::start(move |conn| {
+        let Some(mut peer) = conn.upgrade_raw() else { return };
+        let mut burst = frames::repeated(&frames::text("before"), 100);
+        burst.extend(frames::ping(b"amid"));
+        burst.extend(frames::repeated(&frames::text("after"), 100));
+        let _ = peer.write_raw(&burst);
+        // No more frames: only the pong can come.
+        let deadline = Instant::now() + PATIENCE;
+        let pong = loop {
+            match peer.next_frame(deadline) {
+                RawStep::Frame(frame) if frame.opcode == 0xA => break Some(frame.payload),
+                RawStep::Frame(_) => continue,
+                _ => break None,
+            }
+        };
+        let _ = tx.lock().unwrap().send(pong);
+        let _ = peer.serve(true, Instant::now() + PATIENCE);
+    });
+    let client = fast_builder(&server.url()).connect().unwrap();
+    for _ in 0..200 {
+        client.recv_timeout(PATIENCE).unwrap().expect("a message");
+    }
+    let pong = rx.recv_timeout(PATIENCE).expect("the server's handler reports");
+    assert_eq!(pong.as_deref(), Some(&b"amid"[..]), "the pong, with the ping's payload");
+    client.close();
+}

@@ -467,7 +467,11 @@ impl Session {
                     continue;
                 }
                 if let Link::Open(open) = &mut self.link {
-                    open.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        open.readable = true;
+                        let closed = event.is_read_closed() || event.is_error();
+                        open.ws.get_mut().readable_again(closed);
+                    }
                     open.writable |= event.is_writable() || event.is_error();
                 }
             }

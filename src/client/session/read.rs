@@ -10,6 +10,7 @@ use tungstenite::Message;
 
 use super::{Link, Session};
 use crate::transport::raw_link;
+use crate::transport::stream::Stream;
 use crate::{Inbound, Instant};
 
 /// Frames read in one pass before writing gets its turn.
@@ -97,8 +98,8 @@ impl Session {
             if self.hosted && !self.shared.budget.has_room() && !self.shared.budget.starve() {
                 break;
             }
-            match open.ws.read() {
-                Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
+            match raw_link::read_message(&mut open.ws, Stream::next_message) {
+                Ok(Some(message @ (Message::Text(_) | Message::Binary(_)))) => {
                     pass.frames += 1;
                     pass.data = true;
                     if self.hosted {
@@ -117,16 +118,17 @@ impl Session {
                     }
                     return Read::Message(message);
                 }
-                Ok(Message::Close(frame)) => {
+                Ok(Some(Message::Close(frame))) => {
                     let now = self.now();
                     self.close_received(now, frame);
                     return Read::Ended;
                 }
-                Ok(_) => {
-                    // A ping (tungstenite queued the pong), a pong, a raw frame.
+                Ok(Some(_)) => {
+                    // A ping (its pong is queued), a pong, a raw frame.
                     pass.frames += 1;
                     pass.control = true;
                 }
+                Ok(None) => open.readable = false,
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     open.readable = false;
                 }
