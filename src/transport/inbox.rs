@@ -32,6 +32,10 @@ const MAX_HEADER: usize = 14;
 /// large frame took is given back.
 const SMALL_READS_BEFORE_SHRINKING: u8 = 16;
 
+/// The buffer of a link that has not had a read fill its buffer yet: an
+/// idle link holds this much, not a whole read buffer.
+const FIRST_READ: usize = 4 << 10;
+
 /// What the inbox has for a reader of messages.
 #[derive(Debug)]
 pub(crate) enum Next {
@@ -67,6 +71,9 @@ pub(crate) struct Inbox {
     /// Reads in a row that needed no more than `read_size` while the
     /// buffer was larger.
     small_reads: u8,
+    /// A read has filled the buffer: the server sends faster than a small
+    /// buffer carries, and reads take `read_size`.
+    busy: bool,
     sniffer: CloseSniffer,
 }
 
@@ -97,6 +104,7 @@ impl Inbox {
             fragmented: false,
             error: None,
             small_reads: 0,
+            busy: false,
             sniffer: CloseSniffer::default(),
         }
     }
@@ -204,6 +212,7 @@ impl Inbox {
             if self.small_reads >= SMALL_READS_BEFORE_SHRINKING {
                 self.small_reads = 0;
                 self.buf = Vec::new();
+                self.busy = false;
             }
         } else if self.start > 0 {
             // Only part of one frame moves.
@@ -211,15 +220,21 @@ impl Inbox {
             self.end -= self.start;
             self.start = 0;
         }
-        let size = want.max(self.read_size);
+        let room = if self.busy {
+            self.read_size
+        } else {
+            FIRST_READ.min(self.read_size)
+        };
+        let size = want.max(room);
         if self.buf.len() < size {
             self.buf.resize(size, 0);
         }
         if self.buf.len() == self.end {
-            self.buf.resize(self.end + self.read_size, 0);
+            self.buf.resize(self.end + room, 0);
         }
         let n = read(&mut self.buf[self.end..])?;
         self.end += n;
+        self.busy |= self.end == self.buf.len();
         Ok(n)
     }
 }
@@ -383,6 +398,23 @@ mod tests {
             expect_layer(&mut inbox, &mut read, f);
         }
         assert!(matches!(inbox.next(&mut read), Next::WouldBlock));
+    }
+
+    #[test]
+    fn a_quiet_link_holds_a_small_buffer_and_a_busy_one_reads_in_large_chunks() {
+        let mut inbox = Inbox::new(&[], 128 << 10, 1 << 20);
+        let mut nothing = |_: &mut [u8]| -> io::Result<usize> { Err(io::ErrorKind::WouldBlock.into()) };
+        assert!(matches!(inbox.next(&mut nothing), Next::WouldBlock));
+        assert_eq!(inbox.buf.len(), FIRST_READ);
+        // A burst fills the small buffer: from then on reads take the whole
+        // read size.
+        let mut read = source(frame(0x82, &[1; 100]).repeat(100), usize::MAX);
+        let mut got = 0;
+        while let Next::Message(_) = inbox.next(&mut read) {
+            got += 1;
+        }
+        assert_eq!(got, 100);
+        assert_eq!(inbox.buf.len(), 128 << 10);
     }
 
     #[test]
