@@ -7,20 +7,23 @@ use tungstenite::protocol::WebSocketConfig;
 /// alive wants a hostile or broken server to cost little.
 ///
 /// What one link can hold for received data, at most:
-/// `max_queued_bytes + 2 × max_message_size + read_buffer_size` — the queue
-/// the caller has not read yet (reading stops once it reaches
-/// `max_queued_bytes`, so it overshoots by at most the one message that
-/// crossed it), the message being assembled, and the read buffer.
+/// `max_queued_bytes + 2 × max_message_size + max_frame_size +
+/// read_buffer_size` — the queue the caller has not read yet (reading stops
+/// once it reaches `max_queued_bytes`, so it overshoots by at most the one
+/// message that crossed it), the message being assembled from fragments,
+/// the frame being read, and the read buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest inbound message; a larger one ends the link (default 16 MiB).
     pub max_message_size: usize,
     /// Largest inbound frame payload (default 4 MiB).
     pub max_frame_size: usize,
-    /// Bytes read from the socket at a time (default 128 KiB, tungstenite's
-    /// own: a smaller buffer means more reads per megabyte, 10–15 % less
-    /// throughput at 1 KiB messages; the buffer is touched whole at the
-    /// first large read, so it counts in each link's memory).
+    /// Bytes read from the socket at a time once the server sends faster
+    /// than a 4 KiB buffer carries (default 128 KiB, tungstenite's own: a
+    /// smaller buffer means more reads per megabyte, 10–15 % less
+    /// throughput at 1 KiB messages). A quiet link holds 4 KiB; a busy one
+    /// this much, and a frame larger than it for as long as large frames
+    /// keep coming.
     pub read_buffer_size: usize,
     /// Outbound bytes gathered before the link stops taking queued
     /// messages: one write to the socket carries up to this much (default
