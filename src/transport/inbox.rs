@@ -1,8 +1,8 @@
 //! What the server sent, read ahead of the frame layer.
 //!
-//! Reading a small message through tungstenite costs several times what
-//! reading its bytes from the socket costs. The inbox reads the socket in
-//! large chunks and decodes the common frame itself: a whole text or binary
+//! At small messages tungstenite's read path was most of a session's work
+//! (BENCHMARKS.md §6). The inbox reads the socket in large chunks and
+//! decodes the common frame itself: a whole text or binary
 //! message in one final, unmasked frame without reserved bits, within both
 //! size limits, while no fragmented message is under way. Every other frame
 //! goes to tungstenite, whole and in order, a frame at a time, so that
@@ -12,7 +12,7 @@
 //!
 //! A decoded message owns a copy of its payload. (Tungstenite's messages
 //! share its read buffer, so one small message kept by the caller pinned a
-//! whole buffer; a copy costs less than the shared count did.)
+//! whole buffer.)
 //!
 //! The close-code follower sees every frame handed to tungstenite, and only
 //! those: the close frame is always among them.
@@ -107,6 +107,13 @@ impl Inbox {
             busy: false,
             sniffer: CloseSniffer::default(),
         }
+    }
+
+    /// An inbox for a link with `limits`: frames within both size limits
+    /// are decoded here.
+    pub(crate) fn for_limits(already_read: &[u8], limits: &super::Limits) -> Inbox {
+        let max_payload = limits.max_frame_size.min(limits.max_message_size);
+        Inbox::new(already_read, limits.read_buffer_size, max_payload)
     }
 
     /// The code of the server's first close frame, as sent.

@@ -123,8 +123,7 @@ impl Stream {
     /// with the upgrade response; from here on the server's bytes are read
     /// ahead of tungstenite (see [`Inbox`]).
     pub(crate) fn open_inbox(&mut self, already_read: &[u8], limits: &super::Limits) {
-        let max_payload = limits.max_frame_size.min(limits.max_message_size);
-        self.inbox = Some(Inbox::new(already_read, limits.read_buffer_size, max_payload));
+        self.inbox = Some(Inbox::for_limits(already_read, limits));
         // Readiness seen while connecting is not seen again: read first.
         self.wire.drained = false;
     }

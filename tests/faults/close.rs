@@ -105,14 +105,7 @@ fn the_servers_close_is_answered_with_a_close_frame() {
         }
         let Some(mut peer) = conn.upgrade_raw() else { return };
         peer.send_close(4001);
-        let deadline = Instant::now() + PATIENCE;
-        let reply = loop {
-            match peer.next_frame(deadline) {
-                RawStep::Frame(frame) if frame.opcode == 0x8 => break Some(frame.payload),
-                RawStep::Frame(_) => continue,
-                _ => break None,
-            }
-        };
+        let reply = peer.next_payload_of(frames::opcode::CLOSE, Instant::now() + PATIENCE);
         let _ = tx.lock().unwrap().send(reply);
     });
     let client = fast_builder(&server.url()).connect().unwrap();

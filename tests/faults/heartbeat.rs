@@ -223,14 +223,7 @@ fn a_ping_amid_a_stream_of_messages_is_answered_at_once() {
         burst.extend(frames::repeated(&frames::text("after"), 100));
         let _ = peer.write_raw(&burst);
         // No more frames: only the pong can come.
-        let deadline = Instant::now() + PATIENCE;
-        let pong = loop {
-            match peer.next_frame(deadline) {
-                RawStep::Frame(frame) if frame.opcode == 0xA => break Some(frame.payload),
-                RawStep::Frame(_) => continue,
-                _ => break None,
-            }
-        };
+        let pong = peer.next_payload_of(frames::opcode::PONG, Instant::now() + PATIENCE);
         let _ = tx.lock().unwrap().send(pong);
         let _ = peer.serve(true, Instant::now() + PATIENCE);
     });

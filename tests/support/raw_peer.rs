@@ -117,6 +117,18 @@ impl RawPeer {
         self.reader.read(&mut self.io, &self.tcp, deadline)
     }
 
+    /// Reads frames, skipping others, until one with `opcode`; its payload,
+    /// or `None` at `deadline` or the end of the link.
+    pub fn next_payload_of(&mut self, opcode: u8, deadline: Instant) -> Option<Vec<u8>> {
+        loop {
+            match self.next_frame(deadline) {
+                RawStep::Frame(frame) if frame.opcode == opcode => return Some(frame.payload),
+                RawStep::Frame(_) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// Reads frames until `deadline`, the client's close frame or the end of
     /// the link, journalling messages, pings, pongs and the close. Pings are
     /// answered only if `answer_pings`; the close is answered if
