@@ -246,7 +246,7 @@ impl Client {
         match take {
             Take::Item(message) => {
                 if self.shared.budget.release(message.len()) {
-                    self.shared.wake();
+                    self.shared.wake_always();
                 }
                 Ok(Some(message))
             }

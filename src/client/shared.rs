@@ -130,8 +130,10 @@ impl Shared {
         self.wake_pending.store(true, Ordering::SeqCst);
     }
 
-    /// Wakes the session whatever it waits for.
-    fn wake_always(&self) {
+    /// Wakes the session whatever it waits for: for a request, a message
+    /// whose expiry it must schedule, room to read again, an answer from a
+    /// helper thread — anything but more to write.
+    pub(crate) fn wake_always(&self) {
         self.wake_pending.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
     }

@@ -321,3 +321,46 @@ fn a_send_into_a_full_socket_leaves_the_session_asleep() {
     session.mark_healthy();
     assert!(fd_signals(&session, PATIENCE), "a request wakes the session");
 }
+
+/// A caller who takes messages wakes a link that stopped reading for lack
+/// of room, even while the link waits for its full socket: sends need not
+/// wake it then, but room to read must. (It did not: the link read on only
+/// at its next timer.)
+#[test]
+fn room_freed_by_the_caller_wakes_a_link_whose_socket_is_full() {
+    const TICKS: usize = 20_000;
+    let server = Server::start(|conn| {
+        let Some(mut raw) = conn.upgrade_raw() else { return };
+        // Never reads: the client's writes back up into its socket.
+        let batch = crate::support::frames::repeated(&crate::support::frames::text("tick"), 1_000);
+        for _ in 0..TICKS / 1_000 {
+            if raw.write_raw(&batch).is_err() {
+                return;
+            }
+        }
+        std::thread::sleep(PATIENCE);
+    });
+    let client = quick(&server.url())
+        .inbound_capacity(16)
+        .heartbeat(HeartbeatConfig {
+            ping_interval: None,
+            pong_timeout: PATIENCE,
+            idle_timeout: None,
+        })
+        .connect()
+        .expect("a valid configuration");
+    assert!(client.recv_timeout(PATIENCE).expect("running").is_some());
+    // Fill the socket the server never reads.
+    let payload = vec![7u8; 64 << 10];
+    for _ in 0..200 {
+        client.send(payload.clone()).expect("room in the queue");
+    }
+    std::thread::sleep(ms(300));
+    let started = Instant::now();
+    for i in 1..TICKS {
+        let tick = client.recv_timeout(PATIENCE).expect("running");
+        assert!(tick.is_some(), "tick {i} did not come within {PATIENCE:?}");
+    }
+    println!("{TICKS} ticks in {:?} with the socket full", started.elapsed());
+    client.close();
+}

@@ -572,5 +572,5 @@ impl std::os::fd::AsFd for Session {
 /// Makes a [`Wake`] that wakes this session's poller.
 fn waker_of(shared: &Arc<Shared>) -> Wake {
     let shared = Arc::clone(shared);
-    Wake(Arc::new(move || shared.wake()))
+    Wake(Arc::new(move || shared.wake_always()))
 }
