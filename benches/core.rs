@@ -5,6 +5,8 @@
 //! case runs `SAMPLES` samples of `ITERS` iterations (after a warm-up sample)
 //! and reports the median and the 99th percentile of the per-iteration time
 //! across samples. Time is virtual: the supervisor never reads a clock.
+//! `WSTETHER_CORE_ONLY=outage` runs only the cases whose name contains
+//! `outage` (for a profiler).
 
 use core::hint::black_box;
 use core::time::Duration;
@@ -74,12 +76,17 @@ struct Case {
     allocations: u64,
 }
 
+/// Runs the case unless `WSTETHER_CORE_ONLY` names others (a part of the
+/// case's name, for profiling one cycle).
 fn run_case(
     name: &'static str,
     what: &'static str,
     goal_ns: Option<f64>,
     mut setup: impl FnMut() -> Box<dyn FnMut()>,
-) -> Case {
+) -> Option<Case> {
+    if std::env::var("WSTETHER_CORE_ONLY").is_ok_and(|only| !name.contains(only.as_str())) {
+        return None;
+    }
     let mut one = setup();
     let timing = time_per_iter(&mut one);
     // A fresh state for the allocation count, so the cycles measured include
@@ -90,19 +97,19 @@ fn run_case(
             one();
         }
     });
-    Case {
+    Some(Case {
         name,
         what,
         goal_ns,
         timing,
         allocations: info.count_total,
-    }
+    })
 }
 
 fn main() {
     let mut cases = Vec::new();
 
-    cases.push(run_case(
+    cases.extend(run_case(
         "connected: data frame",
         "handle_inbound(Data) + handle_timeout + drain (t += 1 µs)",
         Some(50.0),
@@ -118,7 +125,7 @@ fn main() {
         },
     ));
 
-    cases.push(run_case(
+    cases.extend(run_case(
         "connected: spurious timeout",
         "handle_timeout with nothing due + drain",
         Some(50.0),
@@ -132,7 +139,7 @@ fn main() {
         },
     ));
 
-    cases.push(run_case(
+    cases.extend(run_case(
         "connected: ping → pong",
         "ping deadline → SendPing → pong (handle_inbound(Control)) + drains",
         Some(50.0),
@@ -148,7 +155,7 @@ fn main() {
         },
     ));
 
-    cases.push(run_case(
+    cases.extend(run_case(
         "outage: fail → backoff → connect",
         "handle_connect_failed + drain + handle_timeout(retry) + drain",
         Some(50.0),
