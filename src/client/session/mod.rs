@@ -374,11 +374,20 @@ impl Session {
                     self.after_read(now);
                 }
                 Read::Idle => match until {
+                    // A caller that polls without waiting gets a turn first;
+                    // one that may wait gets it from the waiting turn, which
+                    // does not wait when work is ready (a poller call less
+                    // each time the socket runs dry).
+                    None if timeout == Some(Duration::ZERO) => {
+                        until = Some(Some(StdInstant::now()));
+                        self.turn(Some(Duration::ZERO), !self.hosted);
+                    }
                     None => {
                         // The clock is read only when it comes to waiting,
                         // not on the path of every message.
                         until = Some(timeout.map(|t| StdInstant::now() + t));
-                        self.turn(Some(Duration::ZERO), !self.hosted);
+                        read = Read::Idle;
+                        continue;
                     }
                     Some(until) => {
                         if self.closing.is_done() {
