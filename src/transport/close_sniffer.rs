@@ -196,22 +196,9 @@ mod tests {
         assert_eq!(sniffer.server_close(), Some(Some(999)));
     }
 
-    /// A server frame, unmasked, with the shortest length encoding.
+    /// A final server frame with `opcode`.
     fn frame(opcode: u8, payload: &[u8]) -> std::vec::Vec<u8> {
-        let mut frame = std::vec![0x80 | opcode];
-        match payload.len() {
-            n if n < 126 => frame.push(n as u8),
-            n if n <= 0xffff => {
-                frame.push(126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(payload);
-        frame
+        crate::transport::frame::server_frame(0x80 | opcode, payload)
     }
 
     #[test]

@@ -95,6 +95,27 @@ fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
     }
 }
 
+/// A server's frame as it arrives: unmasked, `first` its first byte (FIN,
+/// reserved bits, opcode), the shortest length encoding. For tests that
+/// play a server byte by byte.
+#[cfg(test)]
+pub(crate) fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = std::vec![first];
+    match payload.len() {
+        n if n < 126 => frame.push(n as u8),
+        n if n <= 0xffff => {
+            frame.push(126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(payload);
+    frame
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -302,23 +302,7 @@ fn extent(bytes: &[u8], fragmented: bool) -> Option<(u64, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = std::vec![first];
-        match payload.len() {
-            n if n < 126 => out.push(n as u8),
-            n if n <= 0xffff => {
-                out.push(126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(payload);
-        out
-    }
+    use crate::transport::frame::server_frame as frame;
 
     /// Reads `bytes` `step` at a time, then would block.
     fn source(bytes: Vec<u8>, step: usize) -> impl FnMut(&mut [u8]) -> io::Result<usize> {
