@@ -6,13 +6,25 @@
 use std::io::Write;
 use std::time::Duration;
 
-use wstether::client::{ClientEvent, EventKind, Incoming};
+use wstether::client::{ClientEvent, EventKind, Incoming, Session};
 use wstether::transport::TlsConfig;
-use wstether::{Cause, Event, Outcome};
+use wstether::{Cause, Event, Failure, Outcome};
 
 use crate::support::tls::LOCAL_NAMES;
 use crate::support::{Server, TestCa, PATIENCE};
 use crate::{poll_until, poll_until_connected, quick, supervisor};
+
+/// Polls `session` until its link ends; the failure and its detail.
+fn link_lost(session: &mut Session, seen: &mut Vec<Incoming>) -> (Failure, Option<String>) {
+    let lost = poll_until(session, PATIENCE, seen, |e| {
+        supervisor(e, |ev| matches!(ev, Event::Disconnected { .. }))
+    })
+    .expect("the link ends");
+    match lost.kind {
+        EventKind::Supervisor(Event::Disconnected { failure }) => (failure, lost.detail),
+        other => panic!("not a lost link: {other:?}"),
+    }
+}
 
 /// An application-data record of 64 bytes that cannot decrypt, to be written
 /// straight onto the TCP stream under TLS.
@@ -31,17 +43,11 @@ fn close_codes_that_must_never_be_sent_are_reported_as_sent_and_reconnect() {
         });
         let mut session = quick(&server.url()).session().expect("a valid configuration");
         let mut seen = Vec::new();
-        let lost = poll_until(&mut session, PATIENCE, &mut seen, |e| {
-            supervisor(e, |ev| matches!(ev, Event::Disconnected { .. }))
-        })
-        .expect("the link ends");
-        let EventKind::Supervisor(Event::Disconnected { failure }) = lost.kind else {
-            unreachable!()
-        };
+        let (failure, detail) = link_lost(&mut session, &mut seen);
         assert_eq!(failure.cause, Cause::Close(code), "{code}");
         assert!(!failure.is_permanent(), "{code} reconnects");
         assert_eq!(
-            lost.detail.as_deref(),
+            detail.as_deref(),
             Some(format!("closed by server with code {code}").as_str())
         );
         poll_until(&mut session, PATIENCE, &mut seen, |e| {
@@ -237,13 +243,7 @@ fn the_close_reported_is_the_first_the_server_sent_not_bytes_after_it() {
     });
     let mut session = quick(&server.url()).session().expect("a valid configuration");
     let mut seen = Vec::new();
-    let lost = poll_until(&mut session, PATIENCE, &mut seen, |e| {
-        supervisor(e, |ev| matches!(ev, Event::Disconnected { .. }))
-    })
-    .expect("the link ends");
-    let EventKind::Supervisor(Event::Disconnected { failure }) = lost.kind else {
-        unreachable!()
-    };
+    let (failure, detail) = link_lost(&mut session, &mut seen);
     assert_eq!(failure.cause, Cause::Close(4001));
-    assert_eq!(lost.detail.as_deref(), Some("closed by server with code 4001: first"));
+    assert_eq!(detail.as_deref(), Some("closed by server with code 4001: first"));
 }
