@@ -274,43 +274,42 @@ impl Backoff {
     /// and the delay is never below it. With [`Jitter::Phased`] the outage's
     /// phase is drawn at its first failure and every delay sits at that phase
     /// between the previous base and this one.
+    #[inline]
     pub(crate) fn next_delay(&mut self, policy: &BackoffPolicy, rng: &mut Rng, floor_ms: Option<u32>) -> Delay {
         let phased = matches!(policy.jitter, Jitter::Phased(_));
         let previous_base_ms = self.base_ms;
-        if self.failures == 0 {
-            if phased {
-                self.phase = rng.u16(..);
-            }
-        } else if self.grown_ms < policy.cap_ms {
-            self.grown_ms = permille_of(self.grown_ms, policy.multiplier_permille).min(policy.cap_ms);
-        }
-        self.failures = self.failures.saturating_add(1);
-        let base_ms = if previous_base_ms >= policy.cap_ms {
-            // At the cap the base stays there, floor or not.
+        let base_ms = if self.failures > 0 && previous_base_ms >= policy.cap_ms {
+            // At the cap the base stays there, floor or not, and growing
+            // further changes nothing.
             policy.cap_ms
         } else {
-            self.base(policy, self.failures).min(policy.cap_ms)
+            if self.failures == 0 {
+                if phased {
+                    self.phase = rng.u16(..);
+                }
+            } else if self.grown_ms < policy.cap_ms {
+                self.grown_ms = permille_of(self.grown_ms, policy.multiplier_permille).min(policy.cap_ms);
+            }
+            self.base(policy, self.failures.saturating_add(1)).min(policy.cap_ms)
         };
+        self.failures = self.failures.saturating_add(1);
         self.base_ms = base_ms;
         let jitter = if base_ms >= policy.cap_ms {
             policy.cap_jitter
         } else {
             policy.jitter
         };
-        let (initial_ms, cap_ms) = (policy.initial_ms, policy.cap_ms);
+        // Phased growth sits at the outage's phase between the previous base
+        // and this one; at a steady base the phase lands on the base itself.
+        let at_ms = match phased && previous_base_ms != base_ms {
+            true => self.at_phase(previous_base_ms, base_ms),
+            false => base_ms,
+        };
         let mut delay_ms = match jitter {
-            _ if !phased => jitter.apply(rng, base_ms, initial_ms, cap_ms, self.previous_ms),
-            // At a steady base the phase lands on the base itself.
-            Jitter::Phased(_) if previous_base_ms == base_ms => base_ms,
-            Jitter::Phased(_) => self.at_phase(previous_base_ms, base_ms),
-            // A cap jitter adds its randomness to the phased delay.
-            _ => {
-                let at = match previous_base_ms == base_ms {
-                    true => base_ms,
-                    false => self.at_phase(previous_base_ms, base_ms),
-                };
-                jitter.apply(rng, at, initial_ms, cap_ms, self.previous_ms)
-            }
+            Jitter::Phased(_) if phased => at_ms,
+            // Any other jitter draws around that point (a cap jitter after
+            // phased growth adds its randomness to the phased delay).
+            _ => jitter.apply(rng, at_ms, policy.initial_ms, policy.cap_ms, self.previous_ms),
         };
         let mut floored = false;
         if let Some(floor_ms) = floor_ms {

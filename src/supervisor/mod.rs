@@ -343,6 +343,7 @@ impl Supervisor {
     /// The next output, in the order they arose: actions and events, then,
     /// once everything is drained, [`Output::Timeout`] with the next deadline.
     #[must_use]
+    #[inline]
     pub fn poll_output(&mut self) -> Output {
         match self.outputs.pop() {
             Some(output) => output,

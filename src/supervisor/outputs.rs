@@ -1,9 +1,14 @@
 //! The supervisor's one output queue: actions and events in the order they
-//! arose, in a fixed ring.
+//! arose, in a fixed array.
 //!
-//! The ring holds [`Output`] itself (only its actions and events), so taking
+//! The array holds [`Output`] itself (only its actions and events), so taking
 //! one out is a copy, not a conversion: with [`crate::Instant`] aligned to 4
 //! bytes an `Output` is 16 bytes, no larger than an event.
+//!
+//! It is a queue that starts over whenever it is drained, not a ring: a
+//! driver drains after every input, so the common push and pop are an index
+//! and a store, with no wrap-around; only an undrained driver's push moves
+//! entries.
 
 #[cfg(test)]
 use super::event::Action;
@@ -15,14 +20,14 @@ use super::MAX_OUTPUTS_PER_INPUT;
 const CAPACITY: usize = MAX_OUTPUTS_PER_INPUT;
 const _: () = assert!(CAPACITY >= MAX_OUTPUTS_PER_INPUT && CAPACITY <= u8::MAX as usize);
 
-/// A ring of [`Output::Action`] and [`Output::Event`]. A driver that skips draining loses the oldest
-/// entries; the loss is reported as [`Event::OutputsDropped`] ahead of what
-/// is left.
+/// A queue of [`Output::Action`] and [`Output::Event`]: `items[read..write]`
+/// are waiting. A driver that skips draining loses the oldest entries; the
+/// loss is reported as [`Event::OutputsDropped`] ahead of what is left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Outputs {
     items: [Output; CAPACITY],
-    head: u8,
-    len: u8,
+    read: u8,
+    write: u8,
     dropped: u16,
 }
 
@@ -30,59 +35,63 @@ impl Outputs {
     pub(crate) const fn new() -> Outputs {
         Outputs {
             items: [Output::Timeout(None); CAPACITY],
-            head: 0,
-            len: 0,
+            read: 0,
+            write: 0,
             dropped: 0,
         }
     }
 
+    /// How many more outputs fit before the oldest is dropped.
     pub(crate) fn free(&self) -> usize {
-        CAPACITY - usize::from(self.len)
-    }
-
-    /// The slot `offset` places after the head (`offset < CAPACITY`); a
-    /// subtraction rather than a remainder, on the hot path.
-    #[inline]
-    fn index(&self, offset: usize) -> usize {
-        let slot = usize::from(self.head) + offset;
-        if slot >= CAPACITY {
-            slot - CAPACITY
-        } else {
-            slot
-        }
+        CAPACITY - usize::from(self.write - self.read)
     }
 
     #[inline]
     pub(crate) fn push(&mut self, entry: Output) {
-        if usize::from(self.len) == CAPACITY {
-            // Only a driver that did not drain gets here; what it missed
-            // first is what it can least still use.
-            let _ = self.pop_entry();
-            self.dropped = self.dropped.saturating_add(1);
+        if usize::from(self.write) == CAPACITY {
+            self.make_room();
         }
-        let tail = self.index(usize::from(self.len));
-        self.items[tail] = entry;
-        self.len += 1;
+        if let Some(slot) = self.items.get_mut(usize::from(self.write)) {
+            *slot = entry;
+            self.write += 1;
+        }
     }
 
-    #[inline]
-    fn pop_entry(&mut self) -> Option<Output> {
-        if self.len == 0 {
-            return None;
+    /// Moves what is waiting to the front; when nothing was taken yet, drops
+    /// the oldest first. Only a driver that did not drain gets here; what it
+    /// missed first is what it can least still use.
+    #[cold]
+    fn make_room(&mut self) {
+        if self.read == 0 {
+            self.read = 1;
+            self.dropped = self.dropped.saturating_add(1);
         }
-        let entry = self.items[usize::from(self.head)];
-        self.head = self.index(1) as u8;
-        self.len -= 1;
-        Some(entry)
+        let read = usize::from(self.read);
+        // By hand: `copy_within` brings a panic message the firmware does
+        // not otherwise need.
+        for to in 0..CAPACITY - read {
+            self.items[to] = self.items[to + read];
+        }
+        self.write -= self.read;
+        self.read = 0;
     }
 
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Output> {
-        if self.dropped == 0 {
-            return self.pop_entry();
+        if self.dropped != 0 {
+            let count = core::mem::take(&mut self.dropped);
+            return Some(Output::Event(Event::OutputsDropped { count: count.into() }));
         }
-        let count = core::mem::take(&mut self.dropped);
-        Some(Output::Event(Event::OutputsDropped { count: count.into() }))
+        if self.read == self.write {
+            return None;
+        }
+        let entry = *self.items.get(usize::from(self.read))?;
+        self.read += 1;
+        if self.read == self.write {
+            // Drained: the next input starts at the front.
+            (self.read, self.write) = (0, 0);
+        }
+        Some(entry)
     }
 }
 
@@ -102,5 +111,40 @@ mod tests {
         assert_eq!(outputs.pop(), Some(Output::Event(Event::BreakerClosed)));
         assert_eq!(outputs.pop(), Some(Output::Action(Action::Close)));
         assert_eq!(outputs.pop(), None);
+    }
+
+    /// Random pushes and pops against a plain model: a list that loses its
+    /// oldest entry when a push finds it full.
+    #[test]
+    fn partial_drains_keep_the_order_and_lose_only_when_full() {
+        let mut rng = fastrand::Rng::with_seed(17);
+        let mut outputs = Outputs::new();
+        let (mut model, mut model_len, mut lost) = ([0u32; CAPACITY], 0, 0u32);
+        for n in 0..100_000u32 {
+            if rng.bool() {
+                outputs.push(Output::Event(Event::Throttled { wait_ms: n }));
+                if model_len == CAPACITY {
+                    model.copy_within(1.., 0);
+                    model_len -= 1;
+                    lost += 1;
+                }
+                model[model_len] = n;
+                model_len += 1;
+            } else {
+                let expected = if lost > 0 {
+                    let count = core::mem::take(&mut lost);
+                    Some(Output::Event(Event::OutputsDropped { count }))
+                } else if model_len > 0 {
+                    let wait_ms = model[0];
+                    model.copy_within(1.., 0);
+                    model_len -= 1;
+                    Some(Output::Event(Event::Throttled { wait_ms }))
+                } else {
+                    None
+                };
+                assert_eq!(outputs.pop(), expected, "step {n}");
+            }
+            assert_eq!(outputs.free(), CAPACITY - model_len, "step {n}");
+        }
     }
 }

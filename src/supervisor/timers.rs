@@ -96,14 +96,16 @@ impl TimerTable {
     /// The earliest deadline, if any timer is set; ties go to the table's
     /// order. Six comparisons: cheaper to look than to keep track.
     pub(crate) fn next(&self) -> Option<Deadline> {
-        let mut best = 0;
-        for slot in 1..self.at.len() {
-            if self.at[slot] < self.at[best] {
-                best = slot;
+        // The earliest so far stays in a register: comparing against
+        // `self.at[best]` would make every step wait for a load.
+        let (mut best, mut best_at) = (0, self.at[0]);
+        for (slot, &at) in self.at.iter().enumerate().skip(1) {
+            if at < best_at {
+                (best, best_at) = (slot, at);
             }
         }
-        (self.at[best] != UNSET).then(|| Deadline {
-            at: Instant::from_micros(self.at[best]),
+        (best_at != UNSET).then(|| Deadline {
+            at: Instant::from_micros(best_at),
             timer: Timer::ALL[best],
         })
     }
