@@ -11,7 +11,8 @@ use core::time::Duration;
 /// A point on a monotonic clock: microseconds since an arbitrary epoch.
 ///
 /// Only differences between instants mean anything. `Instant::ZERO` is a fine
-/// epoch for tests and simulations.
+/// epoch for tests and simulations. The supervisor's deadlines reach 2^61 µs
+/// (about 73,000 years) past the epoch; a later one is held at that limit.
 ///
 /// ```
 /// use core::time::Duration;

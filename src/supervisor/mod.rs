@@ -381,6 +381,7 @@ impl Supervisor {
     }
 
     /// Starts an attempt now, or waits for the connect rate limit.
+    #[inline(always)]
     fn begin_attempt(&mut self, now: Instant) {
         let (attempts, window_ms) = (self.policy.rate_attempts, self.policy.rate_window_ms);
         if attempts > 0 && !self.rate_limit.try_acquire(attempts, window_ms, now) {

@@ -3,6 +3,12 @@
 //! Every deadline the supervisor can wait for has a slot; an unset slot holds
 //! a sentinel. `handle_timeout` walks the table for what is due, so there is
 //! no heap, no queue of timers and no deadline kept anywhere else.
+//!
+//! A slot holds its deadline and its own index in one key, `deadline << 3 |
+//! slot`, so the smallest key is the earliest deadline, and of equal
+//! deadlines the earlier slot: finding what is next is one pass of `min`,
+//! with nothing to carry beside it. The price is range: a deadline later
+//! than 2^61 µs after the epoch (about 73,000 years) is kept at that limit.
 
 use crate::time::Instant;
 
@@ -45,20 +51,26 @@ pub struct Deadline {
     pub timer: Timer,
 }
 
-/// "Not set". A deadline at the very end of time is kept one microsecond
-/// earlier, which no clock will ever reach either.
+/// The low bits of a key that name its slot.
+const SLOT_BITS: u32 = 3;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+/// The latest deadline a key can hold, in microseconds.
+const LATEST: u64 = u64::MAX >> SLOT_BITS;
+/// "Not set": above every key of a set timer, and its slot bits name no
+/// timer.
 const UNSET: u64 = u64::MAX;
+const _: () = assert!((LATEST << SLOT_BITS | SLOT_MASK) == UNSET && SLOT_MASK as usize >= Timer::ALL.len());
 
-/// One deadline per [`Timer`], in microseconds.
+/// One key per [`Timer`]: its deadline in microseconds and its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerTable {
-    at: [u64; Timer::ALL.len()],
+    keys: [u64; Timer::ALL.len()],
 }
 
 impl TimerTable {
     pub(crate) const fn new() -> TimerTable {
         TimerTable {
-            at: [UNSET; Timer::ALL.len()],
+            keys: [UNSET; Timer::ALL.len()],
         }
     }
 
@@ -74,39 +86,37 @@ impl TimerTable {
         }
     }
 
-    /// Sets `timer` to fire at `at`.
+    /// Sets `timer` to fire at `at` (at the latest at the table's limit).
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.at[Self::slot(timer)] = at.as_micros().min(UNSET - 1);
+        let slot = Self::slot(timer);
+        // `LATEST << SLOT_BITS | slot` stays below UNSET: the slot is below
+        // SLOT_MASK.
+        self.keys[slot] = at.as_micros().min(LATEST) << SLOT_BITS | slot as u64;
     }
 
     pub(crate) fn clear(&mut self, timer: Timer) {
-        self.at[Self::slot(timer)] = UNSET;
+        self.keys[Self::slot(timer)] = UNSET;
     }
 
     pub(crate) fn clear_all(&mut self) {
-        self.at = [UNSET; Timer::ALL.len()];
+        self.keys = [UNSET; Timer::ALL.len()];
     }
 
     #[cfg(test)]
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        let at = self.at[Self::slot(timer)];
-        (at != UNSET).then_some(Instant::from_micros(at))
+        let key = self.keys[Self::slot(timer)];
+        (key != UNSET).then_some(Instant::from_micros(key >> SLOT_BITS))
     }
 
     /// The earliest deadline, if any timer is set; ties go to the table's
     /// order. Six comparisons: cheaper to look than to keep track.
     pub(crate) fn next(&self) -> Option<Deadline> {
-        // The earliest so far stays in a register: comparing against
-        // `self.at[best]` would make every step wait for a load.
-        let (mut best, mut best_at) = (0, self.at[0]);
-        for (slot, &at) in self.at.iter().enumerate().skip(1) {
-            if at < best_at {
-                (best, best_at) = (slot, at);
-            }
-        }
-        (best_at != UNSET).then(|| Deadline {
-            at: Instant::from_micros(best_at),
-            timer: Timer::ALL[best],
+        let key = self.keys.iter().fold(UNSET, |earliest, &key| earliest.min(key));
+        // UNSET's slot bits name no timer: nothing set, nothing next.
+        let timer = *Timer::ALL.get((key & SLOT_MASK) as usize)?;
+        Some(Deadline {
+            at: Instant::from_micros(key >> SLOT_BITS),
+            timer,
         })
     }
 }
@@ -124,6 +134,8 @@ mod tests {
             match rng.u8(0..4) {
                 0 => table.clear(timer),
                 1 if rng.u8(0..50) == 0 => table.clear_all(),
+                // Near the epoch, where ties are common, and at the limit.
+                2 if rng.bool() => table.set(timer, Instant::from_micros(LATEST - rng.u64(0..3) + rng.u64(0..3))),
                 _ => table.set(timer, Instant::from_micros(rng.u64(0..20))),
             }
             let scanned = Timer::ALL
@@ -152,7 +164,16 @@ mod tests {
         table.clear(Timer::Ping);
         assert_eq!(table.next().map(|d| d.timer), Some(Timer::Reconnect));
         table.set(Timer::Stable, Instant::MAX);
-        assert_eq!(table.get(Timer::Stable), Some(Instant::from_micros(u64::MAX - 1)));
+        assert_eq!(table.get(Timer::Stable), Some(Instant::from_micros(LATEST)));
+        assert_eq!(table.next().map(|d| d.timer), Some(Timer::Reconnect));
+        table.clear(Timer::Reconnect);
+        assert_eq!(
+            table.next(),
+            Some(Deadline {
+                at: Instant::from_micros(LATEST),
+                timer: Timer::Stable
+            })
+        );
         table.clear_all();
         assert_eq!(table.next(), None);
     }
