@@ -7,8 +7,8 @@
 //!
 //! It is a queue that starts over whenever it is drained, not a ring: a
 //! driver drains after every input, so the common push and pop are an index
-//! and a store, with no wrap-around; only an undrained driver's push moves
-//! entries.
+//! and a copy, with no wrap-around; only a push into a full queue (a driver
+//! that stopped short of draining) moves entries.
 
 #[cfg(test)]
 use super::event::Action;
@@ -83,14 +83,12 @@ impl Outputs {
             return Some(Output::Event(Event::OutputsDropped { count: count.into() }));
         }
         if self.read == self.write {
+            // Drained: the next input starts at the front.
+            (self.read, self.write) = (0, 0);
             return None;
         }
         let entry = *self.items.get(usize::from(self.read))?;
         self.read += 1;
-        if self.read == self.write {
-            // Drained: the next input starts at the front.
-            (self.read, self.write) = (0, 0);
-        }
         Some(entry)
     }
 }
