@@ -11,6 +11,8 @@
 //! read must not replace the code. It looks at headers only; payload bytes
 //! are skipped in bulk.
 
+use super::frame;
+
 /// Follows server frames in the plaintext stream.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CloseSniffer {
@@ -115,22 +117,10 @@ fn skip_short_frames(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// A frame header at the start of `bytes`: whether it opens a close frame,
+/// Whether the frame header at the start of `bytes` opens a close frame,
 /// the header's length and the payload's; `None` when incomplete.
 fn parse_header(bytes: &[u8]) -> Option<(bool, usize, u64)> {
-    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
-    let masked = second & 0x80 != 0;
-    let (extended, short) = match second & 0x7f {
-        126 => (2, 0),
-        127 => (8, 0),
-        short => (0, u64::from(short)),
-    };
-    let header_len = 2 + extended + if masked { 4 } else { 0 };
-    let header = bytes.get(..header_len)?;
-    let length = match extended {
-        0 => short,
-        n => header[2..2 + n].iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
-    };
+    let (first, header_len, length) = frame::parse_header(bytes)?;
     Some((first & 0x0f == 0x8, header_len, length))
 }
 

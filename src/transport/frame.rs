@@ -10,6 +10,9 @@
 //! source of entropy. The keys come from rand's thread-local generator
 //! (ChaCha, seeded by the operating system) — tungstenite's own source —
 //! drawn 64 at a time.
+//!
+//! Also the one reader of a frame's header, for the inbox and the close
+//! sniffer, which follow the server's frames without decoding them.
 
 use std::vec::Vec;
 
@@ -93,6 +96,26 @@ fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
     for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
         *byte ^= key[i & 3];
     }
+}
+
+/// The frame header at the start of `bytes`: its first byte (FIN, reserved
+/// bits, opcode), the header's length (a masking key included) and the
+/// payload's; `None` while the header is not whole.
+pub(crate) fn parse_header(bytes: &[u8]) -> Option<(u8, usize, u64)> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let masked = second & 0x80 != 0;
+    let (extended, short) = match second & 0x7f {
+        126 => (2, 0),
+        127 => (8, 0),
+        short => (0, u64::from(short)),
+    };
+    let header_len = 2 + extended + if masked { 4 } else { 0 };
+    let header = bytes.get(..header_len)?;
+    let length = match extended {
+        0 => short,
+        n => header[2..2 + n].iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+    };
+    Some((first, header_len, length))
 }
 
 /// A server's frame as it arrives: unmasked, `first` its first byte (FIN,

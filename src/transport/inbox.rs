@@ -24,6 +24,7 @@ use std::vec::Vec;
 use tungstenite::{Bytes, Message};
 
 use super::close_sniffer::CloseSniffer;
+use super::frame;
 
 /// The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask.
 const MAX_HEADER: usize = 14;
@@ -279,20 +280,7 @@ fn head(bytes: &[u8], max_payload: usize) -> Head {
 /// fragmented message is under way after it (`fragmented`: before it);
 /// `None` while its header is not whole.
 fn extent(bytes: &[u8], fragmented: bool) -> Option<(u64, bool)> {
-    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
-    let (extended, short) = match second & 0x7f {
-        126 => (2, 0),
-        127 => (8, 0),
-        short => (0, u64::from(short)),
-    };
-    let header = 2 + extended + if second & 0x80 != 0 { 4 } else { 0 };
-    let length = match extended {
-        0 => short,
-        n => bytes
-            .get(2..2 + n)?
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
-    };
+    let (first, header, length) = frame::parse_header(bytes)?;
     let fin = first & 0x80 != 0;
     let control = first & 0x08 != 0;
     let fragmented = if control { fragmented } else { !fin };
